@@ -124,6 +124,12 @@ impl<T: fmt::Display> fmt::Display for Spanned<T> {
     }
 }
 
+impl<T: Default> Default for Spanned<T> {
+    fn default() -> Self {
+        Spanned::new(T::default(), Span::NONE)
+    }
+}
+
 /// Marker struct name through which [`from_node`] hands a node's span to [`Spanned`].
 pub(crate) const SPANNED_MARKER: &str = "$berth::Spanned";
 pub(crate) const SPANNED_FIELDS: &[&str] = &["$line", "$column", "$offset", "$len", "$value"];

@@ -1,0 +1,260 @@
+//! Host ports: which ports get one, and which number.
+//!
+//! Containers keep their catalog ports and find each other by name; a host port is given
+//! to every port on the `local` target, and to edge ports (gateway, UI) or exposed
+//! components on `compose`. Numbers are chosen in a fixed order so the result depends only
+//! on the inputs: pinned ports first, then ports recorded by earlier runs (kept even when
+//! something listens on them, since that is usually our own running service), then new
+//! ones, which avoid every claimed and every listening port.
+
+use super::{Cx, Instance};
+use crate::diagnostic::Severity;
+use crate::environment::Environment;
+use crate::stack::Target;
+use crate::yaml::Span;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Where the search for a free port starts when the preferred one is taken.
+pub const ALLOCATION_START: u16 = 20000;
+
+/// One port that needs a host port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortRequest {
+    /// `component/port`.
+    pub key: String,
+    /// The number to try first (the container port).
+    pub preferred: u16,
+    /// A host port the stack pinned, with where.
+    pub pinned: Option<(u16, Span)>,
+}
+
+/// A pinned port that cannot be honoured.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PortProblem {
+    /// Two requests pin the same port.
+    PinnedTwice {
+        /// The port.
+        port: u16,
+        /// The request that lost.
+        key: String,
+        /// The request that pinned it first.
+        other: String,
+        /// Where the second pin is.
+        span: Span,
+    },
+    /// A pinned port is in use on this machine.
+    PinnedInUse {
+        /// The port.
+        port: u16,
+        /// The request.
+        key: String,
+        /// Where the pin is.
+        span: Span,
+    },
+    /// No port is left.
+    Exhausted {
+        /// The request.
+        key: String,
+    },
+}
+
+/// Chooses host ports for `requests` (any order), deterministically.
+pub fn choose(requests: &[PortRequest], env: &Environment) -> (BTreeMap<String, u16>, Vec<PortProblem>) {
+    let mut sorted: Vec<&PortRequest> = requests.iter().collect();
+    sorted.sort_by(|a, b| a.key.cmp(&b.key));
+    let mut claimed: BTreeMap<u16, String> = BTreeMap::new();
+    let mut out = BTreeMap::new();
+    let mut problems = Vec::new();
+    for r in &sorted {
+        let Some((port, span)) = r.pinned else { continue };
+        if let Some(other) = claimed.get(&port) {
+            problems.push(PortProblem::PinnedTwice {
+                port,
+                key: r.key.clone(),
+                other: other.clone(),
+                span,
+            });
+            continue;
+        }
+        if env.listening_ports.contains(&port) && env.recorded_ports.get(&r.key) != Some(&port) {
+            problems.push(PortProblem::PinnedInUse {
+                port,
+                key: r.key.clone(),
+                span,
+            });
+        }
+        claimed.insert(port, r.key.clone());
+        out.insert(r.key.clone(), port);
+    }
+    for r in &sorted {
+        if out.contains_key(&r.key) || r.pinned.is_some() {
+            continue;
+        }
+        if let Some(&port) = env.recorded_ports.get(&r.key) {
+            if port != 0 && !claimed.contains_key(&port) {
+                claimed.insert(port, r.key.clone());
+                out.insert(r.key.clone(), port);
+            }
+        }
+    }
+    let listening: &BTreeSet<u16> = &env.listening_ports;
+    let free = |p: u16, claimed: &BTreeMap<u16, String>| p >= 1024 && !claimed.contains_key(&p) && !listening.contains(&p);
+    for r in &sorted {
+        if out.contains_key(&r.key) || r.pinned.is_some() {
+            continue;
+        }
+        let port = if free(r.preferred, &claimed) {
+            Some(r.preferred)
+        } else {
+            (ALLOCATION_START..=u16::MAX)
+                .chain(1024..ALLOCATION_START)
+                .find(|&p| free(p, &claimed))
+        };
+        match port {
+            Some(p) => {
+                claimed.insert(p, r.key.clone());
+                out.insert(r.key.clone(), p);
+            }
+            None => problems.push(PortProblem::Exhausted { key: r.key.clone() }),
+        }
+    }
+    (out, problems)
+}
+
+pub(super) fn allocate(cx: &mut Cx<'_>, instances: &mut BTreeMap<String, Instance<'_>>) {
+    let mut requests = Vec::new();
+    for inst in instances.values() {
+        let expose = inst.spec.is_some_and(|s| s.expose);
+        for port in &inst.entry().ports {
+            let pname = port.name.value.as_str();
+            let pinned = inst
+                .spec
+                .and_then(|s| s.ports.get(pname))
+                .map(|p| (p.value, p.span));
+            let wanted = match cx.target {
+                Target::Local => inst.external.is_none(),
+                Target::Compose => port.edge || expose || pinned.is_some(),
+                Target::Kubernetes => false,
+            };
+            if cx.target == Target::Kubernetes {
+                if let Some((_, span)) = pinned {
+                    cx.finding(
+                        Severity::Warning,
+                        "host-port-ignored",
+                        Some(&inst.name),
+                        span,
+                        format!(
+                            "host port of `{}/{pname}` is ignored on the kubernetes target",
+                            inst.name
+                        ),
+                        Some("reach it through its Service, an Ingress or `kubectl port-forward`".to_string()),
+                    );
+                }
+            }
+            if wanted {
+                requests.push(PortRequest {
+                    key: Environment::port_key(&inst.name, pname),
+                    preferred: port.port,
+                    pinned,
+                });
+            }
+        }
+        // A pin for a port the entry does not have.
+        if let Some(spec) = inst.spec {
+            for key in spec.ports.keys() {
+                if !inst.entry().ports.iter().any(|p| p.name.value.as_str() == key.value) {
+                    let names: Vec<&str> =
+                        inst.entry().ports.iter().map(|p| p.name.value.as_str()).collect();
+                    cx.error(
+                        key.span,
+                        format!(
+                            "component `{}`: `{}` has no port named `{}`",
+                            inst.name,
+                            inst.entry().name.value,
+                            key.value
+                        ),
+                    )
+                    .help = Some(if names.is_empty() {
+                        "it has no ports".to_string()
+                    } else {
+                        format!("its ports are: {}", names.join(", "))
+                    });
+                }
+            }
+        }
+    }
+    let (chosen, problems) = choose(&requests, cx.env);
+    for problem in problems {
+        match problem {
+            PortProblem::PinnedTwice { port, key, other, span } => {
+                cx.error(span, format!("host port {port} of `{key}` is already pinned by `{other}`"))
+                    .help = Some("pin another port, or remove the pin and let berth choose".to_string());
+            }
+            PortProblem::PinnedInUse { port, key, span } => {
+                let component = key.split('/').next().unwrap_or_default().to_string();
+                cx.finding(
+                    Severity::Warning,
+                    "port-in-use",
+                    Some(&component),
+                    span,
+                    format!("host port {port} pinned for `{key}` is in use on this machine"),
+                    Some("stop what listens there, or remove the pin and let berth choose".to_string()),
+                );
+            }
+            PortProblem::Exhausted { key } => {
+                cx.error(Span::NONE, format!("no free host port is left for `{key}`"));
+            }
+        }
+    }
+    for (key, port) in chosen {
+        if let Some((component, pname)) = key.split_once('/') {
+            if let Some(inst) = instances.get_mut(component) {
+                inst.host_ports.insert(pname.to_string(), port);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(key: &str, preferred: u16) -> PortRequest {
+        PortRequest {
+            key: key.to_string(),
+            preferred,
+            pinned: None,
+        }
+    }
+
+    #[test]
+    fn preferred_ports_are_used_when_free() {
+        let env = Environment::default();
+        let (out, problems) = choose(&[req("a/http", 8080), req("b/http", 8080)], &env);
+        assert!(problems.is_empty());
+        assert_eq!(out["a/http"], 8080);
+        assert_eq!(out["b/http"], ALLOCATION_START);
+    }
+
+    #[test]
+    fn listening_ports_are_avoided_and_recorded_ports_kept() {
+        let mut env = Environment::default();
+        env.listening_ports.extend([8080, ALLOCATION_START]);
+        env.recorded_ports.insert("b/http".into(), 31000);
+        let (out, _) = choose(&[req("a/http", 8080), req("b/http", 8080)], &env);
+        assert_eq!(out["a/http"], ALLOCATION_START + 1);
+        assert_eq!(out["b/http"], 31000);
+    }
+
+    #[test]
+    fn double_pins_are_problems() {
+        let span = Span::NONE;
+        let mut a = req("a/http", 1);
+        a.pinned = Some((9000, span));
+        let mut b = req("b/http", 1);
+        b.pinned = Some((9000, span));
+        let (out, problems) = choose(&[a, b], &Environment::default());
+        assert_eq!(out.len(), 1);
+        assert!(matches!(problems[0], PortProblem::PinnedTwice { port: 9000, .. }));
+    }
+}
