@@ -1,0 +1,120 @@
+//! Command-line arguments.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+const AFTER_HELP: &str = "\
+Exit codes:
+  0  success
+  1  the stack file, a catalog entry or the arguments have errors (all are reported)
+  2  berth itself failed
+
+A stack is named by its file (berth.yaml) or the directory holding it; the default is the
+current directory.";
+
+/// berth wires, starts and feeds LLM pipelines from one stack file.
+#[derive(Debug, Parser)]
+#[command(name = "berth", version, about, after_help = AFTER_HELP)]
+pub struct Cli {
+    /// Add the catalog entries of a directory (repeatable; later ones replace earlier
+    /// entries of the same name).
+    #[arg(long = "catalog", global = true, value_name = "DIR")]
+    pub catalogs: Vec<PathBuf>,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write a new stack file from a template.
+    Init(InitArgs),
+    /// Check a stack file and report every problem at once.
+    Validate(StackArgs),
+    /// Resolve a stack into a plan: components, bindings, start order, ports, findings.
+    Plan(PlanArgs),
+    /// List and show catalog entries.
+    #[command(subcommand)]
+    Catalog(CatalogCommand),
+}
+
+/// Arguments of `init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The template.
+    #[arg(long, value_enum, default_value_t = Template::Quickstart)]
+    pub template: Template,
+    /// Directory to write `berth.yaml` in.
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    /// Overwrite an existing `berth.yaml`.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Stack templates for `init`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Template {
+    /// Local, embedded defaults: your documents, searchable, no services to run.
+    Quickstart,
+    /// RAG on Docker Compose: Ollama, TEI, Qdrant, the gateway and Open WebUI.
+    Rag,
+    /// Text2SQL over a PostgreSQL database.
+    Text2sql,
+    /// RAG on Kubernetes: vLLM, TEI, Qdrant, PostgreSQL, with a public fallback model.
+    Kubernetes,
+}
+
+/// A stack to read.
+#[derive(Debug, Args)]
+pub struct StackArgs {
+    /// The stack file, or a directory holding `berth.yaml`.
+    #[arg(default_value = ".")]
+    pub stack: PathBuf,
+}
+
+/// Arguments of `plan`.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// The stack.
+    #[command(flatten)]
+    pub stack: StackArgs,
+    /// Plan for this target instead of the stack file's.
+    #[arg(long, value_enum)]
+    pub target: Option<TargetArg>,
+    /// Print the plan as JSON (stable; see docs/plan-json.md).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Targets, as command-line values.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum TargetArg {
+    /// One process on this machine.
+    Local,
+    /// Docker Compose.
+    Compose,
+    /// Kubernetes.
+    Kubernetes,
+}
+
+/// `catalog` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum CatalogCommand {
+    /// List the entries.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one entry: its file, or its summary as JSON.
+    Show {
+        /// The entry's name.
+        name: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}

@@ -1,0 +1,148 @@
+//! One module per command; `run` dispatches.
+
+mod catalog;
+mod init;
+mod plan;
+
+use crate::Outcome;
+use crate::cli::{Cli, Command, TargetArg};
+use crate::report::{self, Sources, UserError};
+use anyhow::Context as _;
+use berth_deploy::{host, load, state::StateDir};
+use berth_stack::catalog::Catalog;
+use berth_stack::diagnostic::Diagnostics;
+use berth_stack::plan::Plan;
+use berth_stack::stack::{StackFile, Target};
+use std::path::{Path, PathBuf};
+
+pub(crate) fn run(cli: Cli) -> anyhow::Result<Outcome> {
+    match cli.command {
+        Command::Init(args) => init::run(&args),
+        Command::Validate(args) => {
+            let loaded = load_and_plan(&args.stack, &cli.catalogs, None)?;
+            match loaded {
+                Planned::Ok { plan, stack, .. } => {
+                    let warnings = plan
+                        .findings
+                        .iter()
+                        .filter(|f| f.severity >= berth_stack::diagnostic::Severity::Warning)
+                        .count();
+                    for f in plan.findings.iter().filter(|f| f.severity >= berth_stack::diagnostic::Severity::Warning) {
+                        eprintln!("{}: {}: {}", stack.file, f.severity, f.message);
+                    }
+                    println!(
+                        "{}: stack `{}` is valid: {} components, {} models, {} pipelines, {} apps{}",
+                        stack.file,
+                        plan.stack,
+                        plan.components.len(),
+                        plan.models.len(),
+                        plan.pipelines.len(),
+                        plan.apps.len(),
+                        if warnings > 0 { format!(" ({warnings} warnings)") } else { String::new() }
+                    );
+                    Ok(Outcome::Ok)
+                }
+                Planned::Invalid => Ok(Outcome::Invalid),
+            }
+        }
+        Command::Plan(args) => plan::run(&args, &cli.catalogs),
+        Command::Catalog(cmd) => catalog::run(&cmd, &cli.catalogs),
+    }
+}
+
+/// The result of reading and resolving a stack.
+pub(crate) enum Planned {
+    /// A plan.
+    Ok {
+        plan: Box<Plan>,
+        stack: Box<StackFile>,
+        state: StateDir,
+    },
+    /// Diagnostics were printed.
+    Invalid,
+}
+
+/// The built-in catalog plus the directories given with `--catalog`.
+pub(crate) fn catalog(extra: &[PathBuf], sources: &mut Sources) -> anyhow::Result<(Catalog, Diagnostics)> {
+    let mut catalog = match Catalog::builtin() {
+        Ok(c) => c,
+        Err(d) => anyhow::bail!("the built-in catalog is broken:\n{d}"),
+    };
+    let mut diags = Diagnostics::new();
+    for dir in extra {
+        let d = load::add_catalog_dir(&mut catalog, dir)
+            .map_err(|e| anyhow::Error::new(UserError(e.to_string())))?;
+        diags.extend(d);
+    }
+    for entry in catalog.iter() {
+        sources.0.insert(entry.file.clone(), entry.source.clone());
+    }
+    Ok((catalog, diags))
+}
+
+pub(crate) fn load_and_plan(
+    path: &Path,
+    catalogs: &[PathBuf],
+    target: Option<TargetArg>,
+) -> anyhow::Result<Planned> {
+    let stack_path = load::stack_path(path);
+    if !stack_path.exists() {
+        return Err(UserError(format!(
+            "no stack file at {} (create one with `berth init`)",
+            stack_path.display()
+        ))
+        .into());
+    }
+    let (file, mut diags, text) = load::stack_file(&stack_path).map_err(|e| UserError(format!("{e}: {}", source_text(&e))))?;
+    let mut sources = Sources::default();
+    sources.0.insert(stack_path.display().to_string(), text);
+    let Some(stack) = file else {
+        report::diagnostics(&diags.sorted(), &sources)?;
+        return Ok(Planned::Invalid);
+    };
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    if let Some(dir) = &stack.catalog {
+        let base = stack_path.parent().unwrap_or(Path::new("."));
+        dirs.push(base.join(&dir.value));
+    }
+    dirs.extend(catalogs.iter().cloned());
+    let (catalog, catalog_diags) = catalog(&dirs, &mut sources)?;
+    diags.extend(catalog_diags);
+
+    let target = target.map(|t| match t {
+        TargetArg::Local => Target::Local,
+        TargetArg::Compose => Target::Compose,
+        TargetArg::Kubernetes => Target::Kubernetes,
+    });
+    let state = StateDir::for_stack(&stack_path);
+    let effective = target.unwrap_or(stack.target.value);
+    let recorded = state
+        .recorded_ports(effective)
+        .with_context(|| format!("reading the state of stack `{}`", stack.stack.value))?;
+    let env = host::environment(&stack, target, recorded);
+    match berth_stack::resolve(&stack, &catalog, &env) {
+        Ok(plan) if !diags.has_errors() => {
+            if !diags.is_empty() {
+                report::diagnostics(&diags.sorted(), &sources)?;
+            }
+            Ok(Planned::Ok {
+                plan: Box::new(plan),
+                stack: Box::new(stack),
+                state,
+            })
+        }
+        Ok(_) => {
+            report::diagnostics(&diags.sorted(), &sources)?;
+            Ok(Planned::Invalid)
+        }
+        Err(more) => {
+            diags.extend(more);
+            report::diagnostics(&diags.sorted(), &sources)?;
+            Ok(Planned::Invalid)
+        }
+    }
+}
+
+fn source_text(e: &berth_deploy::Error) -> String {
+    std::error::Error::source(e).map(|s| s.to_string()).unwrap_or_default()
+}

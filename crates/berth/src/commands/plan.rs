@@ -1,0 +1,26 @@
+//! `berth plan`.
+
+use super::{Planned, load_and_plan};
+use crate::Outcome;
+use crate::cli::PlanArgs;
+use crate::report;
+use anyhow::Context as _;
+use std::io::Write;
+use std::path::PathBuf;
+
+pub(crate) fn run(args: &PlanArgs, catalogs: &[PathBuf]) -> anyhow::Result<Outcome> {
+    let Planned::Ok { plan, state, .. } = load_and_plan(&args.stack.stack, catalogs, args.target)? else {
+        return Ok(Outcome::Invalid);
+    };
+    state
+        .record_ports(&plan)
+        .with_context(|| format!("recording host ports under {}", state.path().display()))?;
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        let json = serde_json::to_string_pretty(&*plan).context("serialising the plan")?;
+        writeln!(out, "{json}")?;
+    } else {
+        write!(out, "{}", report::plan_text(&plan))?;
+    }
+    Ok(Outcome::Ok)
+}
