@@ -246,6 +246,41 @@ mod tests {
         assert_eq!(out["b/http"], 31000);
     }
 
+    proptest::proptest! {
+        #[test]
+        fn chosen_ports_never_clash_and_avoid_listening_ones(
+            prefs in proptest::collection::vec(1000u16..1100, 1..40),
+            pins in proptest::collection::vec(proptest::option::of(1000u16..1100), 40),
+            recorded in proptest::collection::btree_map(0usize..40, 1000u16..1100, 0..10),
+            listening in proptest::collection::btree_set(1000u16..1100, 0..50),
+        ) {
+            let requests: Vec<PortRequest> = prefs.iter().enumerate().map(|(i, &p)| PortRequest {
+                key: format!("c{i}/http"),
+                preferred: p,
+                pinned: pins[i].map(|p| (p, Span::NONE)),
+            }).collect();
+            let env = Environment {
+                listening_ports: listening.clone(),
+                recorded_ports: recorded.iter().map(|(i, p)| (format!("c{i}/http"), *p)).collect(),
+                ..Environment::default()
+            };
+            let (out, problems) = choose(&requests, &env);
+            let mut seen = BTreeSet::new();
+            for (key, port) in &out {
+                proptest::prop_assert!(seen.insert(*port), "{} given twice", port);
+                let r = requests.iter().find(|r| &r.key == key).unwrap();
+                let pinned = r.pinned.map(|(p, _)| p) == Some(*port);
+                let kept = env.recorded_ports.get(key) == Some(port);
+                proptest::prop_assert!(pinned || kept || !listening.contains(port), "{} is listening", port);
+            }
+            // Every request got a port, except pins that lost to an earlier pin.
+            let lost = problems.iter().filter(|p| matches!(p, PortProblem::PinnedTwice { .. })).count();
+            proptest::prop_assert_eq!(out.len() + lost, requests.len());
+            // Same input, same answer.
+            proptest::prop_assert_eq!(choose(&requests, &env).0, out);
+        }
+    }
+
     #[test]
     fn double_pins_are_problems() {
         let span = Span::NONE;
