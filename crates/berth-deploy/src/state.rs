@@ -45,7 +45,9 @@ impl StateDir {
     fn read_ports(&self) -> Result<PortsFile> {
         let path = self.ports_path();
         match std::fs::read_to_string(&path) {
-            Ok(text) => serde_json::from_str(&text).map_err(|source| Error::CorruptState { path, source }),
+            Ok(text) => {
+                serde_json::from_str(&text).map_err(|source| Error::CorruptState { path, source })
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(PortsFile::default()),
             Err(source) => Err(Error::Read { path, source }),
         }
@@ -73,7 +75,10 @@ impl StateDir {
                     .filter_map(move |p| p.host.map(|h| (Environment::port_key(name, &p.name), h)))
             })
             .collect();
-        let slot = file.ports.entry(plan.target.as_str().to_string()).or_default();
+        let slot = file
+            .ports
+            .entry(plan.target.as_str().to_string())
+            .or_default();
         if *slot == current {
             return Ok(());
         }

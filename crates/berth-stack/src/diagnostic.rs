@@ -120,19 +120,19 @@ impl Diagnostic {
                 self.file, self.severity, self.message
             ));
         }
-        if let Some(text) = source.filter(|_| self.line > 0) {
-            if let Some(line) = text.lines().nth(self.line as usize - 1) {
-                let number = self.line.to_string();
-                let pad = " ".repeat(number.len());
-                let col = (self.column.max(1) - 1) as usize;
-                let width = caret_width(line, col, self.span.len);
-                out.push_str(&format!("{pad} |\n{number} | {line}\n"));
-                out.push_str(&format!(
-                    "{pad} | {}{}\n",
-                    " ".repeat(col.min(line.chars().count())),
-                    "^".repeat(width)
-                ));
-            }
+        if let Some(text) = source.filter(|_| self.line > 0)
+            && let Some(line) = text.lines().nth(self.line as usize - 1)
+        {
+            let number = self.line.to_string();
+            let pad = " ".repeat(number.len());
+            let col = (self.column.max(1) - 1) as usize;
+            let width = caret_width(line, col, self.span.len);
+            out.push_str(&format!("{pad} |\n{number} | {line}\n"));
+            out.push_str(&format!(
+                "{pad} | {}{}\n",
+                " ".repeat(col.min(line.chars().count())),
+                "^".repeat(width)
+            ));
         }
         if let Some(help) = &self.help {
             out.push_str(&format!("  help: {help}\n"));
@@ -224,6 +224,18 @@ pub fn suggest<S: AsRef<str>>(typo: &str, candidates: &[S]) -> Option<String> {
         .filter(|(score, _)| *score >= 0.8)
         .max_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, c)| c.to_string())
+}
+
+/// A hint for a name that matches nothing: the likely typo, or else the names there are.
+pub fn hint<S: AsRef<str>>(typo: &str, candidates: &[S], what: &str) -> String {
+    match suggest(typo, candidates) {
+        Some(s) => format!("did you mean `{s}`?"),
+        None if candidates.is_empty() => format!("no {what} is defined"),
+        None => {
+            let names: Vec<&str> = candidates.iter().map(AsRef::as_ref).collect();
+            format!("{what}: {}", names.join(", "))
+        }
+    }
 }
 
 #[cfg(test)]

@@ -10,4 +10,4 @@ pub mod units;
 pub mod yaml;
 
 pub use environment::Environment;
-pub use resolve::resolve;
+pub use resolve::{Resolved, resolve};

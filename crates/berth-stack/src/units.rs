@@ -214,9 +214,9 @@ impl fmt::Display for Quantity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         const GI: u64 = 1 << 30;
         const MI: u64 = 1 << 20;
-        if self.0 % GI == 0 && self.0 > 0 {
+        if self.0.is_multiple_of(GI) && self.0 > 0 {
             write!(f, "{}Gi", self.0 / GI)
-        } else if self.0 % MI == 0 && self.0 > 0 {
+        } else if self.0.is_multiple_of(MI) && self.0 > 0 {
             write!(f, "{}Mi", self.0 / MI)
         } else {
             write!(f, "{}", self.0)
@@ -224,16 +224,30 @@ impl fmt::Display for Quantity {
     }
 }
 
-/// A dotted numeric version (`550.54.15`, `12.4`), compared part by part.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Version(pub Vec<u32>);
+/// A dotted numeric version (`550.54.15`, `12.4`), compared part by part and shown as
+/// written.
+#[derive(Debug, Clone)]
+pub struct Version {
+    parts: Vec<u32>,
+    text: String,
+}
+
+impl PartialEq for Version {
+    fn eq(&self, other: &Self) -> bool {
+        self.parts == other.parts
+    }
+}
+impl Eq for Version {}
 
 impl FromStr for Version {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         let parts: Result<Vec<u32>, _> = s.trim().split('.').map(str::parse).collect();
         match parts {
-            Ok(p) if !p.is_empty() => Ok(Version(p)),
+            Ok(p) if !p.is_empty() => Ok(Version {
+                parts: p,
+                text: s.trim().to_string(),
+            }),
             _ => Err(format!(
                 "`{s}` is not a version: write it like `12.4` or `550.54.15`"
             )),
@@ -244,9 +258,9 @@ impl FromStr for Version {
 impl Version {
     /// Compares with trailing zeros ignored (`12.4` == `12.4.0`).
     pub fn at_least(&self, min: &Version) -> bool {
-        let n = self.0.len().max(min.0.len());
+        let n = self.parts.len().max(min.parts.len());
         let pad = |v: &Version| {
-            let mut p = v.0.clone();
+            let mut p = v.parts.clone();
             p.resize(n, 0);
             p
         };
@@ -256,8 +270,7 @@ impl Version {
 
 impl fmt::Display for Version {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let parts: Vec<String> = self.0.iter().map(u32::to_string).collect();
-        f.write_str(&parts.join("."))
+        f.write_str(&self.text)
     }
 }
 
@@ -308,7 +321,9 @@ pub fn parse_param_count(text: &str) -> Option<f64> {
     let name = text.rsplit('/').next().unwrap_or(text);
     name.split(['-', '_', ':'])
         .filter_map(size)
-        .fold(None, |best: Option<f64>, n| Some(best.map_or(n, |b| b.max(n))))
+        .fold(None, |best: Option<f64>, n| {
+            Some(best.map_or(n, |b| b.max(n)))
+        })
 }
 
 #[cfg(test)]
@@ -340,12 +355,16 @@ mod tests {
         assert!(v("12.10").at_least(&v("12.4")));
         assert!(v("12.4").at_least(&v("12.4.0")));
         assert!("12.x".parse::<Version>().is_err());
+        assert_eq!(v("550.40.07").to_string(), "550.40.07");
     }
 
     #[test]
     fn model_sizes_from_names() {
         assert_eq!(parse_param_count("Qwen/Qwen2.5-7B-Instruct"), Some(7e9));
-        assert_eq!(parse_param_count("meta-llama/Llama-3.1-70B-Instruct"), Some(70e9));
+        assert_eq!(
+            parse_param_count("meta-llama/Llama-3.1-70B-Instruct"),
+            Some(70e9)
+        );
         assert_eq!(parse_param_count("mistralai/Mixtral-8x7B-v0.1"), Some(56e9));
         assert_eq!(parse_param_count("Qwen/Qwen2.5-0.5B"), Some(0.5e9));
         assert_eq!(parse_param_count("HuggingFaceTB/SmolLM2-135M"), Some(135e6));
@@ -363,7 +382,9 @@ mod tests {
         assert!(need.is_met_by(&ContractId::new("vector-store/qdrant").unwrap()));
         assert!(!need.is_met_by(&ContractId::new("sql/postgres").unwrap()));
         assert_eq!(
-            ContractId::new("vector-store/qdrant").unwrap().env_fragment(),
+            ContractId::new("vector-store/qdrant")
+                .unwrap()
+                .env_fragment(),
             "VECTOR_STORE_QDRANT"
         );
     }

@@ -15,7 +15,7 @@ fn plan_json(example: &str, env: &Environment) -> String {
     assert!(!diags.has_errors(), "{example}:\n{diags}");
     let catalog = Catalog::builtin().expect("built-in catalog loads");
     let plan = match resolve(&file.expect("readable"), &catalog, env) {
-        Ok(p) => p,
+        Ok(r) => r.plan,
         Err(d) => panic!("{example} does not resolve:\n{d}"),
     };
     serde_json::to_string_pretty(&plan).expect("plan serialises")
@@ -27,7 +27,11 @@ macro_rules! example_snapshot {
         fn $test() {
             let env = Environment::default();
             let json = plan_json($dir, &env);
-            assert_eq!(json, plan_json($dir, &env), "resolution is not deterministic");
+            assert_eq!(
+                json,
+                plan_json($dir, &env),
+                "resolution is not deterministic"
+            );
             insta::assert_snapshot!(json);
         }
     };
@@ -48,7 +52,10 @@ fn every_example_directory_has_a_snapshot_test() {
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
     dirs.sort();
-    assert_eq!(dirs, ["quickstart", "rag-compose", "rag-kubernetes", "text2sql"]);
+    assert_eq!(
+        dirs,
+        ["quickstart", "rag-compose", "rag-kubernetes", "text2sql"]
+    );
 }
 
 #[test]
@@ -58,7 +65,10 @@ fn plans_hold_secret_references_never_values() {
     let env = Environment::default();
     for example in ["rag-kubernetes", "text2sql"] {
         let json = plan_json(example, &env);
-        assert!(json.contains("${secret:"), "{example} has secret references");
+        assert!(
+            json.contains("${secret:"),
+            "{example} has secret references"
+        );
         let plan: serde_json::Value = serde_json::from_str(&json).unwrap();
         assert!(!plan["secrets"].as_array().unwrap().is_empty());
     }
@@ -70,10 +80,15 @@ fn recorded_ports_are_kept_and_listening_ones_avoided() {
     env.listening_ports.insert(8080);
     let json = plan_json("quickstart", &env);
     let plan: serde_json::Value = serde_json::from_str(&json).unwrap();
-    let host = plan["components"]["gateway"]["ports"][0]["host"].as_u64().unwrap();
+    let host = plan["components"]["gateway"]["ports"][0]["host"]
+        .as_u64()
+        .unwrap();
     assert_ne!(host, 8080);
     env.recorded_ports.insert("gateway/http".into(), 8080);
     let json = plan_json("quickstart", &env);
     let plan: serde_json::Value = serde_json::from_str(&json).unwrap();
-    assert_eq!(plan["components"]["gateway"]["ports"][0]["host"].as_u64(), Some(8080));
+    assert_eq!(
+        plan["components"]["gateway"]["ports"][0]["host"].as_u64(),
+        Some(8080)
+    );
 }

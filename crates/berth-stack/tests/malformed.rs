@@ -40,15 +40,21 @@ fn run_case(path: &Path, catalog: &Catalog) -> Result<(), String> {
     let mut env = Environment::default();
     for line in text.lines().take_while(|l| l.starts_with('#')) {
         if let Some(e) = line.strip_prefix("# expect: ") {
-            expected.push(Expected { line: e.to_string(), help: None });
+            expected.push(Expected {
+                line: e.to_string(),
+                help: None,
+            });
         } else if let Some(h) = line.strip_prefix("# help: ") {
-            let last = expected.last_mut().ok_or("`# help:` before any `# expect:`")?;
+            let last = expected
+                .last_mut()
+                .ok_or("`# help:` before any `# expect:`")?;
             last.help = Some(h.to_string());
         } else if let Some(kv) = line.strip_prefix("# env: ") {
             let (k, v) = kv.split_once('=').ok_or("`# env:` needs NAME=value")?;
             env.vars.insert(k.to_string(), v.to_string());
         } else if let Some(p) = line.strip_prefix("# listening: ") {
-            env.listening_ports.insert(p.trim().parse().map_err(|_| "bad `# listening:`")?);
+            env.listening_ports
+                .insert(p.trim().parse().map_err(|_| "bad `# listening:`")?);
         } else if let Some(t) = line.strip_prefix("# target: ") {
             env.target = Some(t.trim().parse()?);
         }
@@ -58,12 +64,9 @@ fn run_case(path: &Path, catalog: &Catalog) -> Result<(), String> {
     }
     let (file, mut diags) = StackFile::parse("berth.yaml", &text);
     if let Some(file) = file {
-        if let Err(more) = resolve(&file, catalog, &env) {
-            diags.extend(more);
-        } else if let Ok(plan) = resolve(&file, catalog, &env) {
-            for f in plan.findings.iter().filter(|f| f.severity >= Severity::Warning) {
-                diags.push(Diagnostic::error("berth.yaml", Default::default(), f.message.clone()).with_severity(f.severity));
-            }
+        match resolve(&file, catalog, &env) {
+            Err(more) => diags.extend(more),
+            Ok(resolved) => diags.extend(resolved.warnings),
         }
     }
     let actual: Vec<&Diagnostic> = diags
@@ -82,14 +85,14 @@ fn run_case(path: &Path, catalog: &Catalog) -> Result<(), String> {
         ));
     }
     for (e, d) in expected.iter().zip(&actual_sorted) {
-        if let Some(help) = &e.help {
-            if d.help.as_deref() != Some(help) {
-                return Err(format!(
-                    "help of `{}` differs\n--- expected\n{help}\n--- actual\n{}",
-                    e.line,
-                    d.help.as_deref().unwrap_or("(none)")
-                ));
-            }
+        if let Some(help) = &e.help
+            && d.help.as_deref() != Some(help)
+        {
+            return Err(format!(
+                "help of `{}` differs\n--- expected\n{help}\n--- actual\n{}",
+                e.line,
+                d.help.as_deref().unwrap_or("(none)")
+            ));
         }
     }
     Ok(())
@@ -118,14 +121,31 @@ fn every_malformed_stack_reports_its_expected_diagnostics() {
             let text = std::fs::read_to_string(&p).expect("readable catalog entry");
             let stem = p.file_stem().unwrap().to_string_lossy().into_owned();
             let d = catalog.add(&p.display().to_string(), &stem, &text, Origin::User);
-            assert!(d.is_empty(), "test catalog entry {} has problems:\n{d}", p.display());
+            assert!(
+                d.is_empty(),
+                "test catalog entry {} has problems:\n{d}",
+                p.display()
+            );
         }
     }
     let files = cases();
-    assert!(files.len() >= 30, "the corpus has {} cases, want at least 30", files.len());
+    assert!(
+        files.len() >= 30,
+        "the corpus has {} cases, want at least 30",
+        files.len()
+    );
     let failures: Vec<String> = files
         .iter()
-        .filter_map(|f| run_case(f, &catalog).err().map(|e| format!("{}:\n{e}", f.display())))
+        .filter_map(|f| {
+            run_case(f, &catalog)
+                .err()
+                .map(|e| format!("{}:\n{e}", f.display()))
+        })
         .collect();
-    assert!(failures.is_empty(), "{} case(s) failed:\n\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} case(s) failed:\n\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

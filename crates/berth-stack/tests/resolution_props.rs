@@ -37,7 +37,9 @@ fn entry_yaml(i: usize, e: &GenEntry) -> String {
     }
     s.push_str("needs:\n");
     for (c, optional) in &e.needs {
-        s.push_str(&format!("  - {{ contract: gen-c{c}, optional: {optional} }}\n"));
+        s.push_str(&format!(
+            "  - {{ contract: gen-c{c}, optional: {optional} }}\n"
+        ));
     }
     s
 }
@@ -50,7 +52,10 @@ fn gen_entry() -> impl Strategy<Value = GenEntry> {
     )
         .prop_map(|(ports, provides, needs)| GenEntry {
             ports,
-            needs: needs.into_iter().filter(|(c, _)| !provides.contains(c)).collect(),
+            needs: needs
+                .into_iter()
+                .filter(|(c, _)| !provides.contains(c))
+                .collect(),
             provides,
         })
 }
@@ -95,7 +100,10 @@ fn stack_yaml(case: &Case, reversed: bool) -> String {
         order.reverse();
     }
     for i in order {
-        s.push_str(&format!("  c{i}: {{ uses: gen-e{}, expose: true }}\n", case.components[i]));
+        s.push_str(&format!(
+            "  c{i}: {{ uses: gen-e{}, expose: true }}\n",
+            case.components[i]
+        ));
     }
     s
 }
@@ -132,9 +140,18 @@ fn oracle(case: &Case) -> Verdict {
     }
     // Cycle check (also when other errors were found: all are reported at once) by repeated removal of nodes without dependencies.
     let mut remaining: BTreeMap<String, BTreeSet<String>> = (0..case.components.len())
-        .map(|i| (format!("c{i}"), edges.get(&format!("c{i}")).cloned().unwrap_or_default()))
+        .map(|i| {
+            (
+                format!("c{i}"),
+                edges.get(&format!("c{i}")).cloned().unwrap_or_default(),
+            )
+        })
         .collect();
-    while let Some(free) = remaining.iter().find(|(_, d)| d.is_empty()).map(|(n, _)| n.clone()) {
+    while let Some(free) = remaining
+        .iter()
+        .find(|(_, d)| d.is_empty())
+        .map(|(n, _)| n.clone())
+    {
         remaining.remove(&free);
         remaining.values_mut().for_each(|d| {
             d.remove(&free);
@@ -143,14 +160,25 @@ fn oracle(case: &Case) -> Verdict {
     if !remaining.is_empty() {
         errors.push("dependency cycle: ".to_string());
     }
-    if errors.is_empty() { Verdict::Ok(edges) } else { Verdict::Fail(errors) }
+    if errors.is_empty() {
+        Verdict::Ok(edges)
+    } else {
+        Verdict::Fail(errors)
+    }
 }
 
 fn catalog(case: &Case) -> Catalog {
     static BUILTIN: std::sync::OnceLock<Catalog> = std::sync::OnceLock::new();
-    let mut catalog = BUILTIN.get_or_init(|| Catalog::builtin().expect("built-in catalog")).clone();
+    let mut catalog = BUILTIN
+        .get_or_init(|| Catalog::builtin().expect("built-in catalog"))
+        .clone();
     for (i, e) in case.entries.iter().enumerate() {
-        let d = catalog.add(&format!("gen-e{i}.yaml"), &format!("gen-e{i}"), &entry_yaml(i, e), Origin::User);
+        let d = catalog.add(
+            &format!("gen-e{i}.yaml"),
+            &format!("gen-e{i}"),
+            &entry_yaml(i, e),
+            Origin::User,
+        );
         assert!(d.is_empty(), "generated entry is invalid:\n{d}");
     }
     catalog
@@ -176,7 +204,8 @@ proptest! {
                     prop_assert!(expected.iter().any(|e| m.starts_with(e.as_str())), "unexpected error `{}`; expected {:?}", m, expected);
                 }
             }
-            (Verdict::Ok(edges), Ok(plan)) => {
+            (Verdict::Ok(edges), Ok(resolved)) => {
+                let plan = resolved.plan;
                 // The order holds every component once, each after its providers.
                 let position: BTreeMap<&str, usize> = plan.order.iter().enumerate().map(|(i, n)| (n.as_str(), i)).collect();
                 prop_assert_eq!(position.len(), plan.components.len());
@@ -218,7 +247,7 @@ proptest! {
         let run = |reversed: bool| {
             let (file, _) = StackFile::parse("berth.yaml", &stack_yaml(&case, reversed));
             match resolve(&file.unwrap(), &catalog, &env) {
-                Ok(plan) => serde_json::to_string_pretty(&plan).unwrap(),
+                Ok(r) => serde_json::to_string_pretty(&r.plan).unwrap(),
                 // Positions move with the order; the messages must not.
                 Err(d) => {
                     let mut m: Vec<String> = d.iter().map(|d| format!("{}: {}", d.severity, d.message)).collect();

@@ -29,8 +29,14 @@ pub fn diagnostics(diags: &Diagnostics, sources: &Sources) -> std::io::Result<()
         let text = sources.0.get(&d.file).map(String::as_str);
         write!(err, "{}", d.render(text))?;
     }
-    let errors = diags.iter().filter(|d| d.severity == Severity::Error).count();
-    let warnings = diags.iter().filter(|d| d.severity == Severity::Warning).count();
+    let errors = diags
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .count();
+    let warnings = diags
+        .iter()
+        .filter(|d| d.severity == Severity::Warning)
+        .count();
     if errors > 0 {
         writeln!(
             err,
@@ -53,7 +59,13 @@ fn plural(n: usize) -> &'static str {
 fn table(rows: &[Vec<String>]) -> String {
     let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..cols)
-        .map(|c| rows.iter().filter_map(|r| r.get(c)).map(|s| s.chars().count()).max().unwrap_or(0))
+        .map(|c| {
+            rows.iter()
+                .filter_map(|r| r.get(c))
+                .map(|s| s.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
         .collect();
     let mut out = String::new();
     for row in rows {
@@ -83,7 +95,9 @@ pub fn plan_text(plan: &Plan) -> String {
     let _ = writeln!(out, "\ncomponents, in start order:");
     let mut rows = Vec::new();
     for (i, name) in plan.order.iter().enumerate() {
-        let Some(c) = plan.components.get(name) else { continue };
+        let Some(c) = plan.components.get(name) else {
+            continue;
+        };
         let ports: Vec<String> = c
             .ports
             .iter()
@@ -155,11 +169,18 @@ pub fn plan_text(plan: &Plan) -> String {
             let parts: Vec<String> = routes
                 .iter()
                 .map(|r| match r {
-                    PlannedRoute::Component { component, model, .. } => match model {
+                    PlannedRoute::Component {
+                        component, model, ..
+                    } => match model {
                         Some(m) => format!("{component} ({m})"),
                         None => component.clone(),
                     },
-                    PlannedRoute::Provider { provider, model, base_url, .. } => {
+                    PlannedRoute::Provider {
+                        provider,
+                        model,
+                        base_url,
+                        ..
+                    } => {
                         format!("{provider} {model} at {base_url}")
                     }
                 })
@@ -179,7 +200,10 @@ pub fn plan_text(plan: &Plan) -> String {
                 format!(
                     "{} → chunk {} {} tokens → {} → {}",
                     p.source,
-                    serde_json::to_value(p.chunk.strategy).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default(),
+                    serde_json::to_value(p.chunk.strategy)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .unwrap_or_default(),
                     p.chunk.max_tokens,
                     p.embed.as_deref().unwrap_or("keyword only"),
                     p.store.as_deref().unwrap_or("built-in index")
@@ -193,18 +217,30 @@ pub fn plan_text(plan: &Plan) -> String {
                 (None, Some(m)) => m.clone(),
                 (None, None) => String::new(),
             };
-            rows.push(vec![name.clone(), format!("{:?} app", a.kind).to_lowercase(), detail]);
+            rows.push(vec![
+                name.clone(),
+                format!("{:?} app", a.kind).to_lowercase(),
+                detail,
+            ]);
         }
         out.push_str(&table(&rows));
     }
 
     if !plan.secrets.is_empty() {
-        let _ = writeln!(out, "\nsecrets referenced (values are read at deploy time): {}", plan.secrets.join(", "));
+        let _ = writeln!(
+            out,
+            "\nsecrets referenced (values are read at deploy time): {}",
+            plan.secrets.join(", ")
+        );
     }
     if !plan.findings.is_empty() {
         let _ = writeln!(out, "\nfindings:");
         for f in &plan.findings {
-            let who = f.component.as_deref().map(|c| format!(" [{c}]")).unwrap_or_default();
+            let who = f
+                .component
+                .as_deref()
+                .map(|c| format!(" [{c}]"))
+                .unwrap_or_default();
             let _ = writeln!(out, "  {}{who}: {} ({})", f.severity, f.message, f.code);
             if let Some(help) = &f.help {
                 let _ = writeln!(out, "    help: {help}");

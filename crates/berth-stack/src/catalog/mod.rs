@@ -148,10 +148,7 @@ fn check_entry(file: &str, stem: &str, entry: &CatalogEntry, diags: &mut Diagnos
         diags.push(
             err(
                 entry.name.span,
-                format!(
-                    "entry `{}` is in a file named `{stem}`",
-                    entry.name.value
-                ),
+                format!("entry `{}` is in a file named `{stem}`", entry.name.value),
             )
             .with_help(format!("rename the file to `{}.yaml`", entry.name.value)),
         );
@@ -159,8 +156,11 @@ fn check_entry(file: &str, stem: &str, entry: &CatalogEntry, diags: &mut Diagnos
     let tag = entry.image.value.tag.trim();
     if tag.is_empty() || tag == "latest" {
         diags.push(
-            err(entry.image.span, "image tag must be pinned, not `latest`".into())
-                .with_help("name an exact version, e.g. `v0.8.5`"),
+            err(
+                entry.image.span,
+                "image tag must be pinned, not `latest`".into(),
+            )
+            .with_help("name an exact version, e.g. `v0.8.5`"),
         );
     }
     let mut ports = BTreeSet::new();
@@ -231,13 +231,13 @@ fn check_entry(file: &str, stem: &str, entry: &CatalogEntry, diags: &mut Diagnos
         }
     }
     for (name, setting) in &entry.settings {
-        if let Some(default) = &setting.default {
-            if let Err(msg) = template::check_setting_value(setting, default) {
-                diags.push(err(
-                    default.span,
-                    format!("default of setting `{}`: {msg}", name.value),
-                ));
-            }
+        if let Some(default) = &setting.default
+            && let Err(msg) = template::check_setting_value(setting, default)
+        {
+            diags.push(err(
+                default.span,
+                format!("default of setting `{}`: {msg}", name.value),
+            ));
         }
         if setting.required && setting.default.is_some() {
             diags.push(err(

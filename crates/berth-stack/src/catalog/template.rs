@@ -82,13 +82,13 @@ pub(crate) fn check_setting_value(
             return Err(format!("expected {want}, found {found}"));
         }
     };
-    if let (Some(allowed), J::String(s)) = (&setting.one_of, &v) {
-        if !allowed.iter().any(|a| a == s) {
-            return Err(format!(
-                "`{s}` is not allowed; expected {}",
-                crate::yaml::one_of(allowed)
-            ));
-        }
+    if let (Some(allowed), J::String(s)) = (&setting.one_of, &v)
+        && !allowed.iter().any(|a| a == s)
+    {
+        return Err(format!(
+            "`{s}` is not allowed; expected {}",
+            crate::yaml::one_of(allowed)
+        ));
     }
     Ok(v)
 }
@@ -101,11 +101,17 @@ mod tests {
     #[test]
     fn strict_templates_reject_misspelt_variables() {
         let ctx = json!({"settings": {"model": "m"}});
-        assert_eq!(render("--model={{ settings.model }}", &ctx).unwrap(), "--model=m");
+        assert_eq!(
+            render("--model={{ settings.model }}", &ctx).unwrap(),
+            "--model=m"
+        );
         assert!(render("{{ settings.modle }}", &ctx).is_err());
         assert_eq!(
-            render("{% if settings.model %}x{% endif %}", &json!({"settings": {"model": null}}))
-                .unwrap(),
+            render(
+                "{% if settings.model %}x{% endif %}",
+                &json!({"settings": {"model": null}})
+            )
+            .unwrap(),
             ""
         );
         assert!(check_syntax("{{ unclosed").is_err());

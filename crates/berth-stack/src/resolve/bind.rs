@@ -3,7 +3,7 @@
 
 use super::{Cx, Instance, render};
 use crate::catalog::{Category, Role};
-use crate::diagnostic::suggest;
+use crate::diagnostic::{hint, suggest};
 use crate::plan::{Binding, BindingKind, Connection, PlannedRoute};
 use crate::stack::{AppKind, Target};
 use crate::units::ContractId;
@@ -134,13 +134,19 @@ pub(super) fn bindings(
                 let Some(p) = instances.get(target) else {
                     cx.error(
                         provider.span,
-                        format!("component `{name}` binds `{}` to `{target}`, which is not a component", key.value),
+                        format!(
+                            "component `{name}` binds `{}` to `{target}`, which is not a component",
+                            key.value
+                        ),
                     )
-                    .help = suggest(target, &names).map(|s| format!("did you mean `{s}`?"));
+                    .help = Some(hint(target, &names, "components"));
                     continue;
                 };
                 if target == name {
-                    cx.error(provider.span, format!("component `{name}` cannot bind `{contract}` to itself"));
+                    cx.error(
+                        provider.span,
+                        format!("component `{name}` cannot bind `{contract}` to itself"),
+                    );
                     continue;
                 }
                 match met_by(contract, p) {
@@ -154,8 +160,12 @@ pub(super) fn bindings(
                         provider.span,
                     )),
                     None => {
-                        let provides: Vec<String> =
-                            p.entry().provides.iter().map(|c| c.contract.value.to_string()).collect();
+                        let provides: Vec<String> = p
+                            .entry()
+                            .provides
+                            .iter()
+                            .map(|c| c.contract.value.to_string())
+                            .collect();
                         cx.error(
                             provider.span,
                             format!(
@@ -196,10 +206,30 @@ pub(super) fn bindings(
                         ),
                     )
                     .help = Some("add a component that provides it, or bind it with `bind:`".to_string());
+                    cx.unbound.insert(name.clone());
                 }
                 many => {
                     let list: Vec<String> = many.iter().map(|(n, _)| format!("`{n}`")).collect();
-                    let span = inst.spec.map(|_| inst.span).unwrap_or(Span::NONE);
+                    // A component berth added has no place in the file: point at a
+                    // candidate instead, and say how to declare the component.
+                    let (span, help) = if inst.implicit {
+                        (
+                            instances
+                                .get(many[0].0)
+                                .map(|i| i.span)
+                                .unwrap_or(Span::NONE),
+                            format!(
+                                "declare the {name} to choose one: `{name}: {{ uses: {}, bind: {{ {contract}: {} }} }}`",
+                                inst.entry().name.value,
+                                many[0].0
+                            ),
+                        )
+                    } else {
+                        (
+                            inst.span,
+                            format!("choose one: `bind: {{ {contract}: {} }}`", many[0].0),
+                        )
+                    };
                     cx.error(
                         span,
                         format!(
@@ -207,10 +237,8 @@ pub(super) fn bindings(
                             list.join(", ")
                         ),
                     )
-                    .help = Some(format!(
-                        "choose one: `bind: {{ {contract}: {} }}`",
-                        many[0].0
-                    ));
+                    .help = Some(help);
+                    cx.unbound.insert(name.clone());
                 }
             }
         }
@@ -222,8 +250,12 @@ pub(super) fn bindings(
                     .iter()
                     .any(|n| n.contract.value.as_str() == key.value);
                 if !needed {
-                    let needs: Vec<String> =
-                        inst.entry().needs.iter().map(|n| n.contract.value.to_string()).collect();
+                    let needs: Vec<String> = inst
+                        .entry()
+                        .needs
+                        .iter()
+                        .map(|n| n.contract.value.to_string())
+                        .collect();
                     cx.error(
                         key.span,
                         format!(
@@ -304,28 +336,45 @@ pub(super) fn references(
     // Which uses each model is put to, and by whom (for messages).
     let mut uses: BTreeMap<String, BTreeMap<Use, String>> = BTreeMap::new();
     let model_names: Vec<&str> = stack.models.keys().map(|k| k.value.as_str()).collect();
-    let mut check_model = |cx: &mut Cx<'_>, model: &crate::yaml::Spanned<String>, owner: String, what: Use| {
-        if skip("models", &model.value) {
-            return;
-        }
-        if !stack.models.contains_key(model.value.as_str()) {
-            cx.error(model.span, format!("{owner} uses model `{}`, which is not defined under `models`", model.value))
+    let mut check_model =
+        |cx: &mut Cx<'_>, model: &crate::yaml::Spanned<String>, owner: String, what: Use| {
+            if skip("models", &model.value) {
+                return;
+            }
+            if !stack.models.contains_key(model.value.as_str()) {
+                cx.error(
+                    model.span,
+                    format!(
+                        "{owner} uses model `{}`, which is not defined under `models`",
+                        model.value
+                    ),
+                )
                 .help = Some(match suggest(&model.value, &model_names) {
-                Some(s) => format!("did you mean `{s}`?"),
-                None if model_names.is_empty() => "define it under `models:`".to_string(),
-                None => format!("models: {}", model_names.join(", ")),
-            });
-            return;
-        }
-        uses.entry(model.value.clone()).or_default().entry(what).or_insert(owner);
-    };
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None if model_names.is_empty() => "define it under `models:`".to_string(),
+                    None => format!("models: {}", model_names.join(", ")),
+                });
+                return;
+            }
+            uses.entry(model.value.clone())
+                .or_default()
+                .entry(what)
+                .or_insert(owner);
+        };
 
     let source_names: Vec<&str> = stack.sources.keys().map(|k| k.value.as_str()).collect();
     for (name, p) in &stack.pipelines {
         let owner = format!("pipeline `{name}`");
-        if !stack.sources.contains_key(p.source.value.as_str()) && !skip("sources", &p.source.value) {
-            cx.error(p.source.span, format!("{owner} reads source `{}`, which is not defined under `sources`", p.source.value))
-                .help = Some(match suggest(&p.source.value, &source_names) {
+        if !stack.sources.contains_key(p.source.value.as_str()) && !skip("sources", &p.source.value)
+        {
+            cx.error(
+                p.source.span,
+                format!(
+                    "{owner} reads source `{}`, which is not defined under `sources`",
+                    p.source.value
+                ),
+            )
+            .help = Some(match suggest(&p.source.value, &source_names) {
                 Some(s) => format!("did you mean `{s}`?"),
                 None if source_names.is_empty() => "define it under `sources:`".to_string(),
                 None => format!("sources: {}", source_names.join(", ")),
@@ -336,7 +385,12 @@ pub(super) fn references(
         }
         for (key, component, family, category) in [
             ("store", &p.store, "vector-store", Category::VectorStore),
-            ("parser", &p.parser, "doc-parser", Category::DocumentProcessing),
+            (
+                "parser",
+                &p.parser,
+                "doc-parser",
+                Category::DocumentProcessing,
+            ),
         ] {
             let Some(component) = component else { continue };
             let target = component.value.as_str();
@@ -345,8 +399,11 @@ pub(super) fn references(
             }
             match instances.get(target) {
                 None => {
-                    cx.error(component.span, format!("{owner}: `{key}` names `{target}`, which is not a component"))
-                        .help = suggest(target, &component_names).map(|s| format!("did you mean `{s}`?"));
+                    cx.error(
+                        component.span,
+                        format!("{owner}: `{key}` names `{target}`, which is not a component"),
+                    )
+                    .help = Some(hint(target, &component_names, "components"));
                 }
                 Some(inst) => {
                     let family_id = ContractId::new(family).expect("valid contract");
@@ -377,10 +434,14 @@ pub(super) fn references(
             match stack.pipelines.get(pipeline.value.as_str()) {
                 None if !skip("pipelines", &pipeline.value) => {
                     cx.error(pipeline.span, format!("{owner} searches pipeline `{}`, which is not defined under `pipelines`", pipeline.value))
-                        .help = suggest(&pipeline.value, &pipeline_names).map(|s| format!("did you mean `{s}`?"));
+                        .help = Some(hint(&pipeline.value, &pipeline_names, "pipelines"));
                 }
                 Some(p) => {
-                    if let Some(store) = p.store.as_ref().filter(|s| instances.contains_key(s.value.as_str())) {
+                    if let Some(store) = p
+                        .store
+                        .as_ref()
+                        .filter(|s| instances.contains_key(s.value.as_str()))
+                    {
                         for g in &gateways {
                             add_edge(edges, g, &store.value, pipeline.span);
                         }
@@ -398,8 +459,14 @@ pub(super) fn references(
         if let Some(k) = &app.knowledge {
             match stack.apps.get(k.value.as_str()) {
                 None if !skip("apps", &k.value) => {
-                    cx.error(k.span, format!("{owner} uses app `{}` as knowledge, which is not defined under `apps`", k.value))
-                        .help = suggest(&k.value, &app_names).map(|s| format!("did you mean `{s}`?"));
+                    cx.error(
+                        k.span,
+                        format!(
+                            "{owner} uses app `{}` as knowledge, which is not defined under `apps`",
+                            k.value
+                        ),
+                    )
+                    .help = Some(hint(&k.value, &app_names, "apps"));
                 }
                 Some(a) if a.kind.value != AppKind::Rag => {
                     cx.error(k.span, format!("{owner} uses app `{}` as knowledge, but only rag apps can be knowledge", k.value));
@@ -421,13 +488,25 @@ pub(super) fn references(
                     continue;
                 }
                 let Some(inst) = instances.get(target) else {
-                    cx.error(component.span, format!("model `{model}` routes to `{target}`, which is not a component"))
-                        .help = suggest(target, &component_names).map(|s| format!("did you mean `{s}`?"));
+                    cx.error(
+                        component.span,
+                        format!("model `{model}` routes to `{target}`, which is not a component"),
+                    )
+                    .help = Some(hint(target, &component_names, "components"));
                     continue;
                 };
-                let provided: Vec<&str> =
-                    inst.entry().provides.iter().map(|p| p.contract.value.as_str()).collect();
-                let serving = ["openai-chat", "openai-embeddings", "tei-embeddings", "tei-rerank"];
+                let provided: Vec<&str> = inst
+                    .entry()
+                    .provides
+                    .iter()
+                    .map(|p| p.contract.value.as_str())
+                    .collect();
+                let serving = [
+                    "openai-chat",
+                    "openai-embeddings",
+                    "tei-embeddings",
+                    "tei-rerank",
+                ];
                 if !provided.iter().any(|p| serving.contains(p)) {
                     cx.error(
                         component.span,
@@ -489,10 +568,10 @@ pub(super) fn references(
                     Some(u) => cx.expand(&u.value, u.span).unwrap_or_default(),
                     None => provider.value.default_base_url().to_string(),
                 };
-                if let Err(msg) = super::ExternalUrl::parse(&base_url) {
-                    if let Some(u) = &route.base_url {
-                        cx.error(u.span, format!("model `{model}`: {msg}"));
-                    }
+                if let Err(msg) = super::ExternalUrl::parse(&base_url)
+                    && let Some(u) = &route.base_url
+                {
+                    cx.error(u.span, format!("model `{model}`: {msg}"));
                 }
                 let provider_name = serde_json::to_value(provider.value)
                     .ok()
@@ -501,7 +580,11 @@ pub(super) fn references(
                 out.push(PlannedRoute::Provider {
                     provider: provider_name,
                     base_url: base_url.trim_end_matches('/').to_string(),
-                    model: route.model.as_ref().map(|m| m.value.clone()).unwrap_or_default(),
+                    model: route
+                        .model
+                        .as_ref()
+                        .map(|m| m.value.clone())
+                        .unwrap_or_default(),
                     api_key: route.api_key.as_ref().map(|k| k.value.clone()),
                     weight,
                 });

@@ -42,7 +42,11 @@ pub fn estimate(
     let params = text("params")
         .as_deref()
         .and_then(parse_param_count)
-        .or_else(|| text(&rule.model_setting).as_deref().and_then(parse_param_count))?;
+        .or_else(|| {
+            text(&rule.model_setting)
+                .as_deref()
+                .and_then(parse_param_count)
+        })?;
     let bpp = rule
         .precision_setting
         .as_deref()
@@ -69,7 +73,9 @@ pub(super) fn check(cx: &mut Cx<'_>, instances: &BTreeMap<String, Instance<'_>>)
     let mut requested = 0u32;
     for inst in instances.values() {
         let entry = inst.entry();
-        let Some(acc) = &entry.accelerator else { continue };
+        let Some(acc) = &entry.accelerator else {
+            continue;
+        };
         if inst.external.is_some() {
             continue;
         }
@@ -78,15 +84,27 @@ pub(super) fn check(cx: &mut Cx<'_>, instances: &BTreeMap<String, Instance<'_>>)
             if !acc.optional {
                 cx.error(
                     resources_span(inst),
-                    format!("component `{}` ({}) cannot run without a GPU, but requests none", inst.name, entry.name.value),
+                    format!(
+                        "component `{}` ({}) cannot run without a GPU, but requests none",
+                        inst.name, entry.name.value
+                    ),
                 )
                 .help = Some("request one with `resources: { gpu: 1 }`".to_string());
             }
             continue;
         }
         requested += gpus;
-        let estimate = entry.gpu_memory.as_ref().and_then(|r| estimate(r, &inst.settings));
-        if entry.gpu_memory.is_some() && estimate.is_none() {
+        let estimate = entry
+            .gpu_memory
+            .as_ref()
+            .and_then(|r| estimate(r, &inst.settings));
+        let model_given = entry.gpu_memory.as_ref().is_some_and(|r| {
+            inst.settings
+                .get(&r.model_setting)
+                .is_some_and(|v| v.as_str().is_some_and(|s| !s.is_empty()))
+        });
+        // An unset model is reported as a missing setting already.
+        if model_given && estimate.is_none() {
             cx.finding(
                 Severity::Warning,
                 "gpu-memory-unknown",
@@ -114,7 +132,8 @@ pub(super) fn check(cx: &mut Cx<'_>, instances: &BTreeMap<String, Instance<'_>>)
             );
             continue;
         };
-        let mut best: Option<(&InventoryNode, Vec<Reason>)> = None;
+        // The closest node: fewest reasons, then the most GPU memory.
+        let mut best: Option<(&InventoryNode, Vec<Reason>, u64)> = None;
         for node in &inventory.value.nodes {
             let reasons = node_reasons(inst, entry, node, gpus, estimate.as_ref());
             if reasons.is_empty() {
@@ -127,24 +146,45 @@ pub(super) fn check(cx: &mut Cx<'_>, instances: &BTreeMap<String, Instance<'_>>)
                         "`{}` fits node `{}`{}",
                         inst.name,
                         node.name.value,
-                        estimate.as_ref().map(|e| format!(" (needs ≈{:.1} GiB of GPU memory)", e.gib)).unwrap_or_default()
+                        estimate
+                            .as_ref()
+                            .map(|e| format!(" (needs ≈{:.1} GiB of GPU memory)", e.gib))
+                            .unwrap_or_default()
                     ),
                     None,
                 );
                 best = None;
                 break;
             }
-            if best.as_ref().is_none_or(|(_, r)| reasons.len() < r.len()) {
-                best = Some((node, reasons));
+            let memory = node
+                .gpus
+                .iter()
+                .map(|g| g.memory.0 * u64::from(g.count))
+                .max()
+                .unwrap_or(0);
+            let closer = best.as_ref().is_none_or(|(_, r, m)| {
+                reasons.len() < r.len() || (reasons.len() == r.len() && memory > *m)
+            });
+            if closer {
+                best = Some((node, reasons, memory));
             }
         }
         if inventory.value.nodes.is_empty() {
-            cx.error(inventory.span, format!("`{}` needs {gpus} GPU(s), and the inventory has no nodes", inst.name));
+            cx.error(
+                inventory.span,
+                format!(
+                    "`{}` needs {gpus} GPU(s), and the inventory has no nodes",
+                    inst.name
+                ),
+            );
             continue;
         }
-        if let Some((node, reasons)) = best {
+        if let Some((node, reasons, _)) = best {
             let prefix = if inventory.value.nodes.len() > 1 {
-                format!("no node fits `{}`; the closest, `{}`", inst.name, node.name.value)
+                format!(
+                    "no node fits `{}`; the closest, `{}`",
+                    inst.name, node.name.value
+                )
             } else {
                 format!("`{}` does not fit node `{}`", inst.name, node.name.value)
             };
@@ -175,7 +215,9 @@ pub(super) fn check(cx: &mut Cx<'_>, instances: &BTreeMap<String, Instance<'_>>)
                 None,
                 inventory.span,
                 format!("the stack requests {requested} GPUs in all; the inventory has {total}"),
-                Some("some components will wait for a GPU; reduce replicas or add nodes".to_string()),
+                Some(
+                    "some components will wait for a GPU; reduce replicas or add nodes".to_string(),
+                ),
             );
         }
     }
@@ -188,9 +230,15 @@ fn node_reasons(
     gpus: u32,
     estimate: Option<&MemoryEstimate>,
 ) -> Vec<Reason> {
-    let Some(acc) = &entry.accelerator else { return Vec::new() };
+    let Some(acc) = &entry.accelerator else {
+        return Vec::new();
+    };
     let mut reasons = Vec::new();
-    let usable: Vec<_> = node.gpus.iter().filter(|g| acc.vendors.contains(&g.vendor)).collect();
+    let usable: Vec<_> = node
+        .gpus
+        .iter()
+        .filter(|g| acc.vendors.contains(&g.vendor))
+        .collect();
     if usable.is_empty() {
         let found: Vec<String> = node.gpus.iter().map(|g| g.vendor.to_string()).collect();
         let vendors: Vec<String> = acc.vendors.iter().map(|v| v.to_string()).collect();
@@ -241,29 +289,29 @@ fn node_reasons(
         }
     }
     let uses_span = inst.spec.map(|s| s.uses.span).unwrap_or(inst.span);
-    if let (Some(min), Some(driver)) = (&acc.min_driver, &node.driver) {
-        if !driver.value.at_least(min) {
-            reasons.push(Reason {
-                code: "gpu-driver",
-                message: format!(
-                    "its image needs driver {min} or newer; the node has {}",
-                    driver.value
-                ),
-                span: uses_span,
-            });
-        }
+    if let (Some(min), Some(driver)) = (&acc.min_driver, &node.driver)
+        && !driver.value.at_least(min)
+    {
+        reasons.push(Reason {
+            code: "gpu-driver",
+            message: format!(
+                "its image needs driver {min} or newer; the node has {}",
+                driver.value
+            ),
+            span: uses_span,
+        });
     }
-    if let (Some(min), Some(cuda)) = (&acc.min_cuda, &node.cuda) {
-        if !cuda.value.at_least(min) {
-            reasons.push(Reason {
-                code: "gpu-cuda",
-                message: format!(
-                    "its image is built for CUDA {min}; the node's driver supports CUDA {}",
-                    cuda.value
-                ),
-                span: uses_span,
-            });
-        }
+    if let (Some(min), Some(cuda)) = (&acc.min_cuda, &node.cuda)
+        && !cuda.value.at_least(min)
+    {
+        reasons.push(Reason {
+            code: "gpu-cuda",
+            message: format!(
+                "its image is built for CUDA {min}; the node's driver supports CUDA {}",
+                cuda.value
+            ),
+            span: uses_span,
+        });
     }
     reasons
 }
@@ -299,7 +347,10 @@ mod tests {
             overhead_gib: 2.0,
         };
         let mut s = BTreeMap::new();
-        s.insert("model".to_string(), serde_json::json!("Qwen/Qwen2.5-7B-Instruct"));
+        s.insert(
+            "model".to_string(),
+            serde_json::json!("Qwen/Qwen2.5-7B-Instruct"),
+        );
         let e = estimate(&rule, &s).unwrap();
         let want = 7e9 * 2.0 * 1.25 / f64::from(1u32 << 30) + 2.0;
         assert!((e.gib - want).abs() < 1e-9);

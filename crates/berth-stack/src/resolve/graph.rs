@@ -38,11 +38,8 @@ pub(super) fn order(
             .unwrap_or_default();
         let mut path = cycle.clone();
         path.push(cycle[0].clone());
-        cx.error(
-            span,
-            format!("dependency cycle: {}", path.join(" → ")),
-        )
-        .help = Some("break the cycle: remove one of these bindings or references".to_string());
+        cx.error(span, format!("dependency cycle: {}", path.join(" → ")))
+            .help = Some("break the cycle: remove one of these bindings or references".to_string());
     }
     sorted
 }

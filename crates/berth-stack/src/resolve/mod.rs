@@ -21,15 +21,30 @@ use crate::text::Text;
 use crate::yaml::{Node, NodeKind, Span};
 use std::collections::{BTreeMap, BTreeSet};
 
+/// A resolved stack: the Plan, and the warnings found on the way, with their positions
+/// (the Plan's `findings` hold the same facts without positions).
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    /// The plan.
+    pub plan: Plan,
+    /// Warnings, pointing into the stack file.
+    pub warnings: Diagnostics,
+}
+
 /// Resolves a stack into a Plan. Returns every error found (with warnings alongside)
 /// when the stack cannot be planned.
-pub fn resolve(stack: &StackFile, catalog: &Catalog, env: &Environment) -> Result<Plan, Diagnostics> {
+pub fn resolve(
+    stack: &StackFile,
+    catalog: &Catalog,
+    env: &Environment,
+) -> Result<Resolved, Diagnostics> {
     let mut cx = Cx {
         stack,
         env,
         diags: Diagnostics::new(),
         findings: Vec::new(),
         target: env.target.unwrap_or(stack.target.value),
+        unbound: BTreeSet::new(),
     };
     let mut broken = BTreeSet::new();
     let mut instances = instantiate(&mut cx, catalog, &mut broken);
@@ -56,7 +71,7 @@ pub fn resolve(stack: &StackFile, catalog: &Catalog, env: &Environment) -> Resul
         order,
         connections,
         models,
-        sources: render::sources(stack),
+        sources: render::sources(&mut cx),
         pipelines: render::pipelines(stack),
         apps: render::apps(stack),
         secrets: Vec::new(),
@@ -66,25 +81,33 @@ pub fn resolve(stack: &StackFile, catalog: &Catalog, env: &Environment) -> Resul
 
     let mut findings = cx.findings;
     findings.sort_by(|a, b| {
-        (b.0.severity, &a.0.component, &a.0.code, &a.0.message)
-            .cmp(&(a.0.severity, &b.0.component, &b.0.code, &b.0.message))
+        (b.0.severity, &a.0.component, &a.0.code, &a.0.message).cmp(&(
+            a.0.severity,
+            &b.0.component,
+            &b.0.code,
+            &b.0.message,
+        ))
     });
+    let as_diagnostic = |(finding, span): &(Finding, Span)| {
+        Diagnostic::error(&stack.file, *span, finding.message.clone())
+            .with_severity(finding.severity)
+            .with_help_opt(finding.help.clone())
+    };
     let mut diags = cx.diags;
     if diags.has_errors() || findings.iter().any(|f| f.0.severity == Severity::Error) {
-        for (finding, span) in findings {
-            let mut d = Diagnostic::error(&stack.file, span, finding.message)
-                .with_severity(finding.severity)
-                .with_help_opt(finding.help);
-            if !span.is_known() {
-                d.line = 0;
-                d.column = 0;
-            }
-            diags.push(d);
-        }
+        diags.0.extend(findings.iter().map(as_diagnostic));
         return Err(diags.sorted());
     }
+    let warnings = Diagnostics(
+        findings
+            .iter()
+            .filter(|f| f.0.severity >= Severity::Warning)
+            .map(as_diagnostic)
+            .collect(),
+    )
+    .sorted();
     plan.findings = findings.into_iter().map(|(f, _)| f).collect();
-    Ok(plan)
+    Ok(Resolved { plan, warnings })
 }
 
 /// Shared state of one resolution.
@@ -94,6 +117,9 @@ pub(crate) struct Cx<'a> {
     pub(crate) diags: Diagnostics,
     pub(crate) findings: Vec<(Finding, Span)>,
     pub(crate) target: Target,
+    /// Components with a need left unbound by an error: their templates are not rendered,
+    /// since they would fail for that reason alone.
+    pub(crate) unbound: BTreeSet<String>,
 }
 
 impl Cx<'_> {
@@ -124,15 +150,19 @@ impl Cx<'_> {
         ));
     }
 
-    /// Expands `${env:…}` references, reporting unset variables at `span`.
+    /// Expands `${env:…}` references, reporting unset variables at `span` (and returning
+    /// `None` then, so nothing is built from a half-expanded value).
     pub(crate) fn expand(&mut self, text: &str, span: Span) -> Option<String> {
         let parsed = Text::parse(text).ok()?; // syntax errors were reported while reading
         let (out, missing) = parsed.expand(&self.env.vars);
-        for name in missing {
-            self.error(span, format!("environment variable `{name}` is not set and has no default"))
-                .help = Some(format!("set {name}, or write `${{env:{name}:-default}}`"));
+        for name in &missing {
+            self.error(
+                span,
+                format!("environment variable `{name}` is not set and has no default"),
+            )
+            .help = Some(format!("set {name}, or write `${{env:{name}:-default}}`"));
         }
-        Some(out)
+        missing.is_empty().then_some(out)
     }
 }
 
@@ -170,11 +200,20 @@ pub(crate) struct ExternalUrl {
 
 impl ExternalUrl {
     pub(crate) fn parse(url: &str) -> Result<ExternalUrl, String> {
-        let bad = |why: &str| format!("`{url}` is not a usable URL: {why}");
+        // Never echo credentials: show the URL with its user part masked.
+        let shown = match (url.find("://"), url.find('@')) {
+            (Some(s), Some(at)) if at > s => format!("{}***{}", &url[..s + 3], &url[at..]),
+            _ => url.to_string(),
+        };
+        let bad = |why: &str| format!("`{shown}` is not a usable URL: {why}");
         let (scheme, rest) = url
             .split_once("://")
             .ok_or_else(|| bad("it has no `scheme://`"))?;
-        if scheme.is_empty() || !scheme.chars().all(|c| c.is_ascii_alphanumeric() || c == '+') {
+        if scheme.is_empty()
+            || !scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '+')
+        {
             return Err(bad("the scheme is not valid"));
         }
         let (authority, path) = match rest.find('/') {
@@ -188,7 +227,9 @@ impl ExternalUrl {
         }
         let (host, port) = match authority.rsplit_once(':') {
             Some((h, p)) if !h.ends_with(']') || authority.starts_with('[') => {
-                let port = p.parse::<u16>().map_err(|_| bad("the port is not a number"))?;
+                let port = p
+                    .parse::<u16>()
+                    .map_err(|_| bad("the port is not a number"))?;
                 (h, port)
             }
             _ => (
@@ -225,7 +266,8 @@ fn instantiate<'a>(
         let Some(loaded) = catalog.get(&spec.uses.value) else {
             let help = match suggest(&spec.uses.value, &names) {
                 Some(s) => format!("did you mean `{s}`?"),
-                None => "`berth catalog list` shows the entries; add your own with `--catalog DIR`".to_string(),
+                None => "`berth catalog list` shows the entries; add your own with `--catalog DIR`"
+                    .to_string(),
             };
             cx.error(
                 spec.uses.span,
@@ -277,17 +319,22 @@ fn instantiate<'a>(
         );
     }
     let mut add_role = |cx: &mut Cx<'a>, role: Role, name: &str| {
-        let has = instances.values().any(|i: &Instance| i.entry().role == Some(role))
-            || cx
-                .stack
-                .components
-                .values()
-                .any(|c| catalog.get(&c.uses.value).is_some_and(|e| e.entry.role == Some(role)));
+        let has = instances
+            .values()
+            .any(|i: &Instance| i.entry().role == Some(role))
+            || cx.stack.components.values().any(|c| {
+                catalog
+                    .get(&c.uses.value)
+                    .is_some_and(|e| e.entry.role == Some(role))
+            });
         if has {
             return;
         }
         let Some(loaded) = catalog.role(role) else {
-            cx.error(Span::NONE, format!("the catalog has no entry for berth's {name} role"));
+            cx.error(
+                Span::NONE,
+                format!("the catalog has no entry for berth's {name} role"),
+            );
             return;
         };
         if let Some((taken, _)) = cx.stack.components.get_key_value(name) {
@@ -356,7 +403,11 @@ fn settings(
             let help = match suggest(&key.value, &declared) {
                 Some(s) => format!("did you mean `{s}`?"),
                 None if declared.is_empty() => format!("`{}` takes no settings", entry.name.value),
-                None => format!("settings of `{}`: {}", entry.name.value, declared.join(", ")),
+                None => format!(
+                    "settings of `{}`: {}",
+                    entry.name.value,
+                    declared.join(", ")
+                ),
             };
             cx.error(
                 key.span,
@@ -368,6 +419,13 @@ fn settings(
             .help = Some(help);
             continue;
         };
+        let syntax_ok = match &node.kind {
+            NodeKind::Str(s) => Text::parse(s).is_ok(),
+            _ => true,
+        };
+        if !syntax_ok {
+            continue; // reported while reading the file
+        }
         if setting.secret {
             let is_ref = matches!(&node.kind, NodeKind::Str(s)
                 if Text::parse(s).ok().is_some_and(|t| t.as_single_secret().is_some()));
@@ -509,7 +567,10 @@ mod tests {
     #[test]
     fn external_urls() {
         let u = ExternalUrl::parse("http://10.0.0.5:6333").unwrap();
-        assert_eq!((u.host.as_str(), u.port, u.path.as_str()), ("10.0.0.5", 6333, ""));
+        assert_eq!(
+            (u.host.as_str(), u.port, u.path.as_str()),
+            ("10.0.0.5", 6333, "")
+        );
         let u = ExternalUrl::parse("https://api.example.com/v1/").unwrap();
         assert_eq!((u.port, u.path.as_str()), (443, "/v1"));
         assert!(ExternalUrl::parse("localhost:80").is_err());

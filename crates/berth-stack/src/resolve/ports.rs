@@ -59,14 +59,26 @@ pub enum PortProblem {
 }
 
 /// Chooses host ports for `requests` (any order), deterministically.
-pub fn choose(requests: &[PortRequest], env: &Environment) -> (BTreeMap<String, u16>, Vec<PortProblem>) {
+pub fn choose(
+    requests: &[PortRequest],
+    env: &Environment,
+) -> (BTreeMap<String, u16>, Vec<PortProblem>) {
     let mut sorted: Vec<&PortRequest> = requests.iter().collect();
     sorted.sort_by(|a, b| a.key.cmp(&b.key));
     let mut claimed: BTreeMap<u16, String> = BTreeMap::new();
     let mut out = BTreeMap::new();
     let mut problems = Vec::new();
-    for r in &sorted {
-        let Some((port, span)) = r.pinned else { continue };
+    // Pins in file order, so a clash is reported at the later one.
+    let mut pins: Vec<&PortRequest> = sorted
+        .iter()
+        .copied()
+        .filter(|r| r.pinned.is_some())
+        .collect();
+    pins.sort_by_key(|r| (r.pinned.map(|(_, s)| (s.line, s.column)), r.key.clone()));
+    for r in &pins {
+        let Some((port, span)) = r.pinned else {
+            continue;
+        };
         if let Some(other) = claimed.get(&port) {
             problems.push(PortProblem::PinnedTwice {
                 port,
@@ -90,15 +102,18 @@ pub fn choose(requests: &[PortRequest], env: &Environment) -> (BTreeMap<String, 
         if out.contains_key(&r.key) || r.pinned.is_some() {
             continue;
         }
-        if let Some(&port) = env.recorded_ports.get(&r.key) {
-            if port != 0 && !claimed.contains_key(&port) {
-                claimed.insert(port, r.key.clone());
-                out.insert(r.key.clone(), port);
-            }
+        if let Some(&port) = env.recorded_ports.get(&r.key)
+            && port != 0
+            && !claimed.contains_key(&port)
+        {
+            claimed.insert(port, r.key.clone());
+            out.insert(r.key.clone(), port);
         }
     }
     let listening: &BTreeSet<u16> = &env.listening_ports;
-    let free = |p: u16, claimed: &BTreeMap<u16, String>| p >= 1024 && !claimed.contains_key(&p) && !listening.contains(&p);
+    let free = |p: u16, claimed: &BTreeMap<u16, String>| {
+        p >= 1024 && !claimed.contains_key(&p) && !listening.contains(&p)
+    };
     for r in &sorted {
         if out.contains_key(&r.key) || r.pinned.is_some() {
             continue;
@@ -136,20 +151,23 @@ pub(super) fn allocate(cx: &mut Cx<'_>, instances: &mut BTreeMap<String, Instanc
                 Target::Compose => port.edge || expose || pinned.is_some(),
                 Target::Kubernetes => false,
             };
-            if cx.target == Target::Kubernetes {
-                if let Some((_, span)) = pinned {
-                    cx.finding(
-                        Severity::Warning,
-                        "host-port-ignored",
-                        Some(&inst.name),
-                        span,
-                        format!(
-                            "host port of `{}/{pname}` is ignored on the kubernetes target",
-                            inst.name
-                        ),
-                        Some("reach it through its Service, an Ingress or `kubectl port-forward`".to_string()),
-                    );
-                }
+            if cx.target == Target::Kubernetes
+                && let Some((_, span)) = pinned
+            {
+                cx.finding(
+                    Severity::Warning,
+                    "host-port-ignored",
+                    Some(&inst.name),
+                    span,
+                    format!(
+                        "host port of `{}/{pname}` is ignored on the kubernetes target",
+                        inst.name
+                    ),
+                    Some(
+                        "reach it through its Service, an Ingress or `kubectl port-forward`"
+                            .to_string(),
+                    ),
+                );
             }
             if wanted {
                 requests.push(PortRequest {
@@ -162,9 +180,18 @@ pub(super) fn allocate(cx: &mut Cx<'_>, instances: &mut BTreeMap<String, Instanc
         // A pin for a port the entry does not have.
         if let Some(spec) = inst.spec {
             for key in spec.ports.keys() {
-                if !inst.entry().ports.iter().any(|p| p.name.value.as_str() == key.value) {
-                    let names: Vec<&str> =
-                        inst.entry().ports.iter().map(|p| p.name.value.as_str()).collect();
+                if !inst
+                    .entry()
+                    .ports
+                    .iter()
+                    .any(|p| p.name.value.as_str() == key.value)
+                {
+                    let names: Vec<&str> = inst
+                        .entry()
+                        .ports
+                        .iter()
+                        .map(|p| p.name.value.as_str())
+                        .collect();
                     cx.error(
                         key.span,
                         format!(
@@ -186,9 +213,18 @@ pub(super) fn allocate(cx: &mut Cx<'_>, instances: &mut BTreeMap<String, Instanc
     let (chosen, problems) = choose(&requests, cx.env);
     for problem in problems {
         match problem {
-            PortProblem::PinnedTwice { port, key, other, span } => {
-                cx.error(span, format!("host port {port} of `{key}` is already pinned by `{other}`"))
-                    .help = Some("pin another port, or remove the pin and let berth choose".to_string());
+            PortProblem::PinnedTwice {
+                port,
+                key,
+                other,
+                span,
+            } => {
+                cx.error(
+                    span,
+                    format!("host port {port} of `{key}` is already pinned by `{other}`"),
+                )
+                .help =
+                    Some("pin another port, or remove the pin and let berth choose".to_string());
             }
             PortProblem::PinnedInUse { port, key, span } => {
                 let component = key.split('/').next().unwrap_or_default().to_string();
@@ -198,7 +234,10 @@ pub(super) fn allocate(cx: &mut Cx<'_>, instances: &mut BTreeMap<String, Instanc
                     Some(&component),
                     span,
                     format!("host port {port} pinned for `{key}` is in use on this machine"),
-                    Some("stop what listens there, or remove the pin and let berth choose".to_string()),
+                    Some(
+                        "stop what listens there, or remove the pin and let berth choose"
+                            .to_string(),
+                    ),
                 );
             }
             PortProblem::Exhausted { key } => {
@@ -207,10 +246,10 @@ pub(super) fn allocate(cx: &mut Cx<'_>, instances: &mut BTreeMap<String, Instanc
         }
     }
     for (key, port) in chosen {
-        if let Some((component, pname)) = key.split_once('/') {
-            if let Some(inst) = instances.get_mut(component) {
-                inst.host_ports.insert(pname.to_string(), port);
-            }
+        if let Some((component, pname)) = key.split_once('/')
+            && let Some(inst) = instances.get_mut(component)
+        {
+            inst.host_ports.insert(pname.to_string(), port);
         }
     }
 }
@@ -290,6 +329,9 @@ mod tests {
         b.pinned = Some((9000, span));
         let (out, problems) = choose(&[a, b], &Environment::default());
         assert_eq!(out.len(), 1);
-        assert!(matches!(problems[0], PortProblem::PinnedTwice { port: 9000, .. }));
+        assert!(matches!(
+            problems[0],
+            PortProblem::PinnedTwice { port: 9000, .. }
+        ));
     }
 }

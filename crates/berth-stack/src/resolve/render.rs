@@ -47,11 +47,17 @@ pub(super) fn template(
         Ok(s) => Some(s),
         Err(msg) => {
             cx.diags.push(
-                Diagnostic::error(&inst.loaded.file, t.span, format!(
-                    "component `{}`: cannot render template `{}`: {msg}",
-                    inst.name, t.value
-                ))
-                .with_help("check the component's settings; if they are right, the catalog entry is wrong"),
+                Diagnostic::error(
+                    &inst.loaded.file,
+                    t.span,
+                    format!(
+                        "component `{}`: cannot render template `{}`: {msg}",
+                        inst.name, t.value
+                    ),
+                )
+                .with_help(
+                    "check the component's settings; if they are right, the catalog entry is wrong",
+                ),
             );
             None
         }
@@ -81,8 +87,10 @@ pub(super) fn components(
         }
         ctx["needs"] = Value::Object(needs);
 
+        let skip = cx.unbound.contains(name);
         let render_list = |cx: &mut Cx<'_>, list: &[Spanned<String>]| -> Vec<String> {
             list.iter()
+                .filter(|_| !skip)
                 .filter_map(|t| template(cx, inst, t, &ctx))
                 .filter(|s| !s.is_empty())
                 .collect()
@@ -93,19 +101,24 @@ pub(super) fn components(
             if arg.contains("${secret:") {
                 cx.error(
                     inst.span,
-                    format!("component `{name}`: a secret would appear on the command line of `{}`", entry.name.value),
+                    format!(
+                        "component `{name}`: a secret would appear on the command line of `{}`",
+                        entry.name.value
+                    ),
                 )
                 .help = Some("the catalog entry must pass secrets through `env`".to_string());
             }
         }
         let mut env = BTreeMap::new();
-        for (key, t) in &entry.env {
+        for (key, t) in entry.env.iter().filter(|_| !skip) {
             if let Some(v) = template(cx, inst, t, &ctx).filter(|v| !v.is_empty()) {
                 env.insert(key.clone(), v);
             }
         }
         for binding in &inst.bindings {
-            let Some(conn) = connections.get(&binding.connection) else { continue };
+            let Some(conn) = connections.get(&binding.connection) else {
+                continue;
+            };
             let fragment = crate::units::ContractId::new(binding.contract.clone())
                 .map(|c| c.env_fragment())
                 .unwrap_or_default();
@@ -190,12 +203,17 @@ pub(super) fn components(
                 category: entry.category,
                 role: entry.role,
                 implicit: inst.implicit,
-                external_url: inst.external.as_ref().map(|u| {
-                    format!("{}://{}:{}{}", u.scheme, u.host, u.port, u.path)
-                }),
+                external_url: inst
+                    .external
+                    .as_ref()
+                    .map(|u| format!("{}://{}:{}{}", u.scheme, u.host, u.port, u.path)),
                 image: entry.image.value.reference(registry.as_deref()),
                 workload: entry.workload,
-                replicas: inst.spec.and_then(|s| s.replicas.as_ref()).map(|r| r.value).unwrap_or(1),
+                replicas: inst
+                    .spec
+                    .and_then(|s| s.replicas.as_ref())
+                    .map(|r| r.value)
+                    .unwrap_or(1),
                 ports,
                 resources: inst.resources.clone(),
                 health,
@@ -242,7 +260,9 @@ fn probe(p: &Probe, port: &dyn Fn(&Name) -> u16) -> PlannedProbe {
 
 fn startup_probe(s: &StartupProbe, port: &dyn Fn(&Name) -> u16) -> PlannedProbe {
     let period_s = s.period.0;
-    let failure_threshold = u32::try_from(s.budget.0.div_ceil(period_s.max(1))).unwrap_or(u32::MAX).max(1);
+    let failure_threshold = u32::try_from(s.budget.0.div_ceil(period_s.max(1)))
+        .unwrap_or(u32::MAX)
+        .max(1);
     match &s.http {
         Some(h) => PlannedProbe::Http {
             path: h.path.clone(),
@@ -260,7 +280,8 @@ fn startup_probe(s: &StartupProbe, port: &dyn Fn(&Name) -> u16) -> PlannedProbe 
     }
 }
 
-pub(super) fn sources(stack: &StackFile) -> BTreeMap<String, PlannedSource> {
+pub(super) fn sources(cx: &mut Cx<'_>) -> BTreeMap<String, PlannedSource> {
+    let stack = cx.stack;
     stack
         .sources
         .iter()
@@ -268,8 +289,13 @@ pub(super) fn sources(stack: &StackFile) -> BTreeMap<String, PlannedSource> {
             (
                 name.value.to_string(),
                 PlannedSource {
-                    path: s.path.as_ref().map(|p| p.value.clone()),
-                    urls: s.urls.iter().flat_map(|u| u.value.iter().map(|x| x.value.clone())).collect(),
+                    path: s.path.as_ref().and_then(|p| cx.expand(&p.value, p.span)),
+                    urls: s
+                        .urls
+                        .iter()
+                        .flat_map(|u| &u.value)
+                        .filter_map(|x| cx.expand(&x.value, x.span))
+                        .collect(),
                     include: s.include.iter().map(|g| g.value.clone()).collect(),
                     exclude: s.exclude.iter().map(|g| g.value.clone()).collect(),
                     acl: s.acl.clone().unwrap_or_default(),
@@ -289,7 +315,10 @@ pub(super) fn pipelines(stack: &StackFile) -> BTreeMap<String, PlannedPipeline> 
             let chunk = PlannedChunk {
                 strategy: c.strategy.value,
                 max_tokens,
-                overlap: c.overlap.map(|o| o.value).unwrap_or((max_tokens / 10).min(40)),
+                overlap: c
+                    .overlap
+                    .map(|o| o.value)
+                    .unwrap_or((max_tokens / 10).min(40)),
                 tokenizer: c.tokenizer,
                 separators: c.separators.map(|s| s.value).unwrap_or_default(),
                 window: c.window.map(|w| w.value),

@@ -15,13 +15,16 @@ pub(super) fn check(file: &StackFile, diags: &mut Diagnostics) {
         }
     }
     for (name, component) in &file.components {
-        if let Some(r) = &component.replicas {
-            if r.value == 0 {
-                diags.push(
-                    err(r.span, format!("component `{name}`: `replicas` must be at least 1"))
-                        .with_help("remove the component to run none of it"),
-                );
-            }
+        if let Some(r) = &component.replicas
+            && r.value == 0
+        {
+            diags.push(
+                err(
+                    r.span,
+                    format!("component `{name}`: `replicas` must be at least 1"),
+                )
+                .with_help("remove the component to run none of it"),
+            );
         }
         for key in component.env.keys() {
             let ok = !key.value.is_empty()
@@ -56,18 +59,21 @@ pub(super) fn check(file: &StackFile, diags: &mut Diagnostics) {
                 format!("source `{name}` has both `path` and `urls`; give one"),
             )),
             (None, None) => diags.push(
-                err(name.span, format!("source `{name}` has neither `path` nor `urls`"))
-                    .with_help("give `path: ./docs` or `urls: [https://…]`"),
+                err(
+                    name.span,
+                    format!("source `{name}` has neither `path` nor `urls`"),
+                )
+                .with_help("give `path: ./docs` or `urls: [https://…]`"),
             ),
             _ => {}
         }
-        if source.path.is_none() {
-            if let Some(first) = source.include.first().or(source.exclude.first()) {
-                diags.push(err(
-                    first.span,
-                    format!("source `{name}`: `include` and `exclude` apply to `path` sources only"),
-                ));
-            }
+        if source.path.is_none()
+            && let Some(first) = source.include.first().or(source.exclude.first())
+        {
+            diags.push(err(
+                first.span,
+                format!("source `{name}`: `include` and `exclude` apply to `path` sources only"),
+            ));
         }
         for url in source.urls.iter().flat_map(|u| &u.value) {
             if !(url.value.starts_with("http://") || url.value.starts_with("https://")) {
@@ -87,13 +93,13 @@ pub(super) fn check(file: &StackFile, diags: &mut Diagnostics) {
         if let Some(chunk) = &pipeline.chunk {
             check_chunk(file, name.value.as_str(), chunk, diags);
         }
-        if let Some(schedule) = &pipeline.schedule {
-            if let Err(msg) = check_cron(&schedule.value) {
-                diags.push(
+        if let Some(schedule) = &pipeline.schedule
+            && let Err(msg) = check_cron(&schedule.value)
+        {
+            diags.push(
                     err(schedule.span, format!("pipeline `{name}`: {msg}"))
                         .with_help("use five cron fields: minute hour day-of-month month day-of-week, e.g. `*/15 * * * *`"),
                 );
-            }
         }
     }
     for (name, app) in &file.apps {
@@ -115,8 +121,13 @@ fn check_route(
             format!("model `{model}`: a route has both `component` and `provider`; give one"),
         )),
         (None, None) => diags.push(
-            err(list_span, format!("model `{model}`: a route names neither `component` nor `provider`"))
-                .with_help("write `- component: llm` (a component of this stack) or `- provider: openai`"),
+            err(
+                list_span,
+                format!("model `{model}`: a route names neither `component` nor `provider`"),
+            )
+            .with_help(
+                "write `- component: llm` (a component of this stack) or `- provider: openai`",
+            ),
         ),
         (Some(c), None) => {
             for (key, value) in [("base_url", &route.base_url), ("api_key", &route.api_key)] {
@@ -134,8 +145,11 @@ fn check_route(
         (None, Some(p)) => {
             if route.model.is_none() {
                 diags.push(
-                    err(p.span, format!("model `{model}`: provider routes need `model`"))
-                        .with_help("name the provider's model, e.g. `model: gpt-4o-mini`"),
+                    err(
+                        p.span,
+                        format!("model `{model}`: provider routes need `model`"),
+                    )
+                    .with_help("name the provider's model, e.g. `model: gpt-4o-mini`"),
                 );
             }
         }
@@ -155,32 +169,53 @@ fn check_route(
             );
         }
     }
-    if let Some(w) = &route.weight {
-        if w.value == 0 {
-            diags.push(err(w.span, format!("model `{model}`: `weight` must be at least 1")));
-        }
+    if let Some(w) = &route.weight
+        && w.value == 0
+    {
+        diags.push(err(
+            w.span,
+            format!("model `{model}`: `weight` must be at least 1"),
+        ));
     }
 }
 
-fn check_chunk(file: &StackFile, pipeline: &str, chunk: &super::ChunkSpec, diags: &mut Diagnostics) {
+fn check_chunk(
+    file: &StackFile,
+    pipeline: &str,
+    chunk: &super::ChunkSpec,
+    diags: &mut Diagnostics,
+) {
     let err = |span: Span, msg: String| Diagnostic::error(&file.file, span, msg);
     let strategy = chunk.strategy.value;
     let name = serde_json::to_value(strategy)
         .ok()
         .and_then(|v| v.as_str().map(str::to_string))
         .unwrap_or_default();
-    let only = |present: Option<Span>, key: &str, applies: ChunkStrategy, diags: &mut Diagnostics| {
-        if let Some(span) = present {
-            if strategy != applies {
-                diags.push(err(
-                    span,
-                    format!("pipeline `{pipeline}`: `{key}` does not apply to the `{name}` strategy"),
-                ));
-            }
+    let only = |present: Option<Span>,
+                key: &str,
+                applies: ChunkStrategy,
+                diags: &mut Diagnostics| {
+        if let Some(span) = present
+            && strategy != applies
+        {
+            diags.push(err(
+                span,
+                format!("pipeline `{pipeline}`: `{key}` does not apply to the `{name}` strategy"),
+            ));
         }
     };
-    only(chunk.separators.as_ref().map(|s| s.span), "separators", ChunkStrategy::Separator, diags);
-    only(chunk.window.as_ref().map(|s| s.span), "window", ChunkStrategy::SentenceWindow, diags);
+    only(
+        chunk.separators.as_ref().map(|s| s.span),
+        "separators",
+        ChunkStrategy::Separator,
+        diags,
+    );
+    only(
+        chunk.window.as_ref().map(|s| s.span),
+        "window",
+        ChunkStrategy::SentenceWindow,
+        diags,
+    );
     only(
         chunk.parent_max_tokens.as_ref().map(|s| s.span),
         "parent_max_tokens",
@@ -196,17 +231,18 @@ fn check_chunk(file: &StackFile, pipeline: &str, chunk: &super::ChunkSpec, diags
         ));
     }
     let max = chunk.max_tokens.as_ref().map(|m| m.value).unwrap_or(400);
-    if let Some(m) = &chunk.max_tokens {
-        if m.value < 8 {
-            diags.push(err(
-                m.span,
-                format!("pipeline `{pipeline}`: `max_tokens` must be at least 8"),
-            ));
-        }
+    if let Some(m) = &chunk.max_tokens
+        && m.value < 8
+    {
+        diags.push(err(
+            m.span,
+            format!("pipeline `{pipeline}`: `max_tokens` must be at least 8"),
+        ));
     }
-    if let Some(o) = &chunk.overlap {
-        if o.value >= max {
-            diags.push(
+    if let Some(o) = &chunk.overlap
+        && o.value >= max
+    {
+        diags.push(
                 err(
                     o.span,
                     format!(
@@ -216,18 +252,17 @@ fn check_chunk(file: &StackFile, pipeline: &str, chunk: &super::ChunkSpec, diags
                 )
                 .with_help("a common choice is a tenth of `max_tokens`"),
             );
-        }
     }
-    if let Some(p) = &chunk.parent_max_tokens {
-        if p.value <= max {
-            diags.push(err(
+    if let Some(p) = &chunk.parent_max_tokens
+        && p.value <= max
+    {
+        diags.push(err(
                 p.span,
                 format!(
                     "pipeline `{pipeline}`: `parent_max_tokens` ({}) must be larger than `max_tokens` ({max})",
                     p.value
                 ),
             ));
-        }
     }
 }
 
@@ -240,23 +275,47 @@ fn check_app(file: &StackFile, name: &str, app: &super::AppSpec, diags: &mut Dia
         AppKind::Chat => "chat",
     };
     let fields: [(&str, Option<Span>, &[AppKind]); 8] = [
-        ("pipeline", app.pipeline.as_ref().map(|v| v.span), &[AppKind::Rag]),
+        (
+            "pipeline",
+            app.pipeline.as_ref().map(|v| v.span),
+            &[AppKind::Rag],
+        ),
         ("top_k", app.top_k.as_ref().map(|v| v.span), &[AppKind::Rag]),
-        ("rerank", app.rerank.as_ref().map(|v| v.span), &[AppKind::Rag]),
-        ("database", app.database.as_ref().map(|v| v.span), &[AppKind::Text2sql]),
-        ("descriptions", app.descriptions.as_ref().map(|v| v.span), &[AppKind::Text2sql]),
-        ("max_rows", app.max_rows.as_ref().map(|v| v.span), &[AppKind::Text2sql]),
-        ("knowledge", app.knowledge.as_ref().map(|v| v.span), &[AppKind::Chat]),
+        (
+            "rerank",
+            app.rerank.as_ref().map(|v| v.span),
+            &[AppKind::Rag],
+        ),
+        (
+            "database",
+            app.database.as_ref().map(|v| v.span),
+            &[AppKind::Text2sql],
+        ),
+        (
+            "descriptions",
+            app.descriptions.as_ref().map(|v| v.span),
+            &[AppKind::Text2sql],
+        ),
+        (
+            "max_rows",
+            app.max_rows.as_ref().map(|v| v.span),
+            &[AppKind::Text2sql],
+        ),
+        (
+            "knowledge",
+            app.knowledge.as_ref().map(|v| v.span),
+            &[AppKind::Chat],
+        ),
         ("system_prompt", None, &[AppKind::Chat]),
     ];
     for (key, span, kinds) in fields {
-        if let Some(span) = span {
-            if !kinds.contains(&kind) {
-                diags.push(err(
-                    span,
-                    format!("app `{name}`: `{key}` does not apply to {kind_name} apps"),
-                ));
-            }
+        if let Some(span) = span
+            && !kinds.contains(&kind)
+        {
+            diags.push(err(
+                span,
+                format!("app `{name}`: `{key}` does not apply to {kind_name} apps"),
+            ));
         }
     }
     if app.system_prompt.is_some() && kind != AppKind::Chat {
@@ -268,28 +327,42 @@ fn check_app(file: &StackFile, name: &str, app: &super::AppSpec, diags: &mut Dia
     let require = |present: bool, key: &str, example: &str, diags: &mut Diagnostics| {
         if !present {
             diags.push(
-                err(app.kind.span, format!("app `{name}`: {kind_name} apps need `{key}`"))
-                    .with_help(format!("add `{key}: {example}`")),
+                err(
+                    app.kind.span,
+                    format!("app `{name}`: {kind_name} apps need `{key}`"),
+                )
+                .with_help(format!("add `{key}: {example}`")),
             );
         }
     };
     match kind {
         AppKind::Rag => require(app.pipeline.is_some(), "pipeline", "<pipeline name>", diags),
         AppKind::Text2sql => {
-            require(app.database.is_some(), "database", "${secret:DATABASE_URL}", diags);
+            require(
+                app.database.is_some(),
+                "database",
+                "${secret:DATABASE_URL}",
+                diags,
+            );
             require(app.model.is_some(), "model", "<model name>", diags);
         }
         AppKind::Chat => require(app.model.is_some(), "model", "<model name>", diags),
     }
-    if let Some(k) = &app.top_k {
-        if k.value == 0 || k.value > 1000 {
-            diags.push(err(k.span, format!("app `{name}`: `top_k` must be between 1 and 1000")));
-        }
+    if let Some(k) = &app.top_k
+        && (k.value == 0 || k.value > 1000)
+    {
+        diags.push(err(
+            k.span,
+            format!("app `{name}`: `top_k` must be between 1 and 1000"),
+        ));
     }
-    if let Some(r) = &app.max_rows {
-        if r.value == 0 {
-            diags.push(err(r.span, format!("app `{name}`: `max_rows` must be at least 1")));
-        }
+    if let Some(r) = &app.max_rows
+        && r.value == 0
+    {
+        diags.push(err(
+            r.span,
+            format!("app `{name}`: `max_rows` must be at least 1"),
+        ));
     }
 }
 
@@ -354,7 +427,9 @@ fn glob_problem(glob: &str) -> Option<String> {
     } else if opens != closes || !braces {
         Some(format!("`{glob}` is not a valid glob: unbalanced brackets"))
     } else if glob.starts_with('/') {
-        Some(format!("`{glob}` is absolute; globs are relative to the source path"))
+        Some(format!(
+            "`{glob}` is absolute; globs are relative to the source path"
+        ))
     } else {
         None
     }
@@ -385,7 +460,11 @@ fn check_cron(expr: &str) -> Result<(), String> {
             if let Some(step) = step {
                 match step.parse::<u32>() {
                     Ok(n) if n > 0 => {}
-                    _ => return Err(format!("schedule `{expr}`: bad step `{step}` in the {field} field")),
+                    _ => {
+                        return Err(format!(
+                            "schedule `{expr}`: bad step `{step}` in the {field} field"
+                        ));
+                    }
                 }
             }
             if range == "*" {
@@ -393,7 +472,9 @@ fn check_cron(expr: &str) -> Result<(), String> {
             }
             let bounds: Vec<&str> = range.split('-').collect();
             if bounds.len() > 2 {
-                return Err(format!("schedule `{expr}`: bad range `{range}` in the {field} field"));
+                return Err(format!(
+                    "schedule `{expr}`: bad range `{range}` in the {field} field"
+                ));
             }
             for b in &bounds {
                 match b.parse::<u32>() {

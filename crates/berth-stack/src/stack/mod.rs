@@ -61,7 +61,8 @@ pub struct StackFile {
     pub pipelines: IndexMap<Spanned<Name>, PipelineSpec>,
     /// Applications by name.
     pub apps: IndexMap<Spanned<Name>, AppSpec>,
-    /// `section/name` of entries that could not be read (already reported).
+    /// `section/name` of entries that could not be read (already reported); `section/*`
+    /// for a section whose key was misspelt.
     pub unreadable: BTreeSet<String>,
 }
 
@@ -103,6 +104,12 @@ impl StackFile {
         };
         for (key, _) in entries {
             if !TOP_LEVEL_KEYS.contains(&key.value.as_str()) {
+                // A misspelt section: references into it would only repeat this error.
+                if let Some(section) = suggest(&key.value, TOP_LEVEL_KEYS)
+                    && root.get(&section).is_none()
+                {
+                    cx.unreadable.insert(format!("{section}/*"));
+                }
                 cx.diags.push(
                     Diagnostic::error(file, key.span, format!("unknown key `{}`", key.value))
                         .with_help(match suggest(&key.value, TOP_LEVEL_KEYS) {
@@ -182,6 +189,7 @@ impl StackFile {
     /// Whether an entry of a section could not be read (and was reported).
     pub(crate) fn is_unreadable(&self, section: &str, name: &str) -> bool {
         self.unreadable.contains(&format!("{section}/{name}"))
+            || self.unreadable.contains(&format!("{section}/*"))
     }
 }
 
@@ -231,7 +239,9 @@ impl Reader<'_> {
                             other.type_name()
                         ),
                     )
-                    .with_help(format!("write `{section}:` then one `name: {{ … }}` per {what}")),
+                    .with_help(format!(
+                        "write `{section}:` then one `name: {{ … }}` per {what}"
+                    )),
                 );
                 return out;
             }
@@ -289,7 +299,10 @@ mod tests {
         let file = file.unwrap();
         let msgs: Vec<_> = diags.iter().map(|d| (d.line, d.message.clone())).collect();
         assert_eq!(msgs.len(), 3, "{msgs:?}");
-        assert_eq!(msgs[0], (3, "component `a`: unknown key `wiht`".to_string()));
+        assert_eq!(
+            msgs[0],
+            (3, "component `a`: unknown key `wiht`".to_string())
+        );
         assert_eq!(diags.0[0].help.as_deref(), Some("did you mean `with`?"));
         assert_eq!(msgs[1].0, 4);
         assert_eq!(msgs[2], (6, "unknown key `soruces`".to_string()));
@@ -307,6 +320,10 @@ mod tests {
     fn a_non_mapping_is_reported() {
         let (file, diags) = parse("- a\n- b\n");
         assert!(file.is_none());
-        assert!(diags.0[0].message.starts_with("a stack file must be a mapping"));
+        assert!(
+            diags.0[0]
+                .message
+                .starts_with("a stack file must be a mapping")
+        );
     }
 }

@@ -88,6 +88,22 @@ impl fmt::Display for DeError {
     }
 }
 
+/// Serde's names for types, in the words of a stack file.
+fn humanize(expected: &str) -> String {
+    match expected {
+        "u16" => "a port number from 1 to 65535".to_string(),
+        "u8" | "u32" | "u64" | "usize" => "a whole number".to_string(),
+        "i8" | "i16" | "i32" | "i64" => "an integer".to_string(),
+        "f32" | "f64" => "a number".to_string(),
+        "a sequence" => "a list".to_string(),
+        "a map" => "a mapping".to_string(),
+        "a boolean" => "`true` or `false`".to_string(),
+        other if other.starts_with("struct ") => "a mapping".to_string(),
+        other if other.starts_with("a sequence") => other.replacen("a sequence", "a list", 1),
+        other => other.to_string(),
+    }
+}
+
 /// Renders `a`, `b` or `c` for messages.
 pub(crate) fn one_of(items: &[String]) -> String {
     match items.len() {
@@ -116,8 +132,14 @@ impl de::Error for DeError {
         };
         DeError::new(DeErrorKind::InvalidType {
             found,
-            expected: exp.to_string(),
+            expected: humanize(&exp.to_string()),
         })
+    }
+    fn invalid_value(unexp: de::Unexpected<'_>, exp: &dyn de::Expected) -> Self {
+        DeError::new(DeErrorKind::Message(format!(
+            "invalid value: {unexp}, expected {}",
+            humanize(&exp.to_string())
+        )))
     }
     fn unknown_field(field: &str, expected: &'static [&'static str]) -> Self {
         DeError::new(DeErrorKind::UnknownField {
@@ -139,7 +161,9 @@ impl de::Error for DeError {
 struct NodeDeserializer<'a>(&'a Node);
 
 /// A deserializer over one node, for the `$berth::Node` protocol.
-pub(crate) fn node_deserializer<'de>(node: &Node) -> impl de::Deserializer<'de, Error = DeError> + '_ {
+pub(crate) fn node_deserializer<'de>(
+    node: &Node,
+) -> impl de::Deserializer<'de, Error = DeError> + '_ {
     NodeDeserializer(node)
 }
 
@@ -457,10 +481,9 @@ impl<'de, 'a> MapAccess<'de> for SpannedDe<'a> {
             3 => seed.deserialize((self.span.len as u64).into_deserializer()),
             _ => match self.source {
                 ValueSource::Node(node) => seed.deserialize(NodeDeserializer(node)),
-                ValueSource::Key(key) => seed.deserialize(KeyDeserializer(&Spanned::new(
-                    key.to_string(),
-                    self.span,
-                ))),
+                ValueSource::Key(key) => {
+                    seed.deserialize(KeyDeserializer(&Spanned::new(key.to_string(), self.span)))
+                }
             },
         }
     }
@@ -501,7 +524,8 @@ impl<'de, 'a> VariantAccess<'de> for VariantDe<'a> {
     type Error = DeError;
     fn unit_variant(self) -> Result<(), DeError> {
         match self.value {
-            None | Some(Node {
+            None
+            | Some(Node {
                 kind: NodeKind::Null,
                 ..
             }) => Ok(()),

@@ -8,8 +8,8 @@
 mod deser;
 mod value;
 
-pub use deser::{DeError, DeErrorKind, from_node};
 pub(crate) use deser::one_of;
+pub use deser::{DeError, DeErrorKind, from_node};
 
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
@@ -251,7 +251,7 @@ pub struct SyntaxError {
 /// Parses YAML text into a [`Node`] tree. An empty document is an empty mapping.
 pub fn parse(text: &str) -> Result<Node, SyntaxError> {
     let parsed: Option<RawNode> =
-        serde_saphyr::from_str(text).map_err(|err| syntax_error(&err))?;
+        serde_saphyr::from_str(text).map_err(|err| syntax_error(&err, text))?;
     Ok(match parsed {
         Some(raw) => raw.into_node(text),
         None => Node {
@@ -266,8 +266,8 @@ pub fn parse(text: &str) -> Result<Node, SyntaxError> {
     })
 }
 
-fn syntax_error(err: &serde_saphyr::Error) -> SyntaxError {
-    let span = err
+fn syntax_error(err: &serde_saphyr::Error, text: &str) -> SyntaxError {
+    let mut span = err
         .location()
         .map(|l| Span::from_location(&l))
         .unwrap_or(Span::NONE);
@@ -275,10 +275,31 @@ fn syntax_error(err: &serde_saphyr::Error) -> SyntaxError {
     // prefix that we print ourselves.
     let rendered = err.without_snippet().to_string();
     let first = rendered.lines().next().unwrap_or("invalid YAML").trim();
-    let message = match first.split_once(": ") {
+    let mut message = match first.split_once(": ") {
         Some((prefix, rest)) if prefix.starts_with("line ") => rest.to_string(),
         _ => first.to_string(),
     };
+    // The position is printed by the caller; drop the parser's own copy of it.
+    if let Some(i) = message.rfind(" at line ")
+        && message[i + 9..].contains(", column ")
+    {
+        message.truncate(i);
+    }
+    if let Some(rest) = message.strip_prefix("duplicate mapping key: ") {
+        let key = rest
+            .split(", set DuplicateKeyPolicy")
+            .next()
+            .unwrap_or(rest);
+        message = format!("duplicate key `{key}`");
+    }
+    // Point at the offending tab itself, not the character after it.
+    if message.contains("tab")
+        && span.line > 0
+        && let Some(line) = text.lines().nth(span.line as usize - 1)
+        && let Some(col) = line.chars().position(|c| c == '\t')
+    {
+        span.column = col as u32 + 1;
+    }
     SyntaxError { message, span }
 }
 
@@ -422,7 +443,14 @@ mod tests {
     #[test]
     fn empty_document_is_an_empty_map() {
         assert_eq!(parse("").unwrap().entries().unwrap().len(), 0);
-        assert_eq!(parse("# only a comment\n").unwrap().entries().unwrap().len(), 0);
+        assert_eq!(
+            parse("# only a comment\n")
+                .unwrap()
+                .entries()
+                .unwrap()
+                .len(),
+            0
+        );
     }
 
     #[test]

@@ -26,13 +26,21 @@ pub(crate) fn run(cmd: &CatalogCommand, catalogs: &[PathBuf]) -> anyhow::Result<
             } else {
                 let mut rows = vec![];
                 for e in catalog.iter() {
-                    let provides: Vec<&str> =
-                        e.entry.provides.iter().map(|p| p.contract.value.as_str()).collect();
+                    let provides: Vec<&str> = e
+                        .entry
+                        .provides
+                        .iter()
+                        .map(|p| p.contract.value.as_str())
+                        .collect();
                     rows.push(format!(
                         "{:<26} {:<20} {}",
                         e.entry.name.value,
                         e.entry.category.as_str(),
-                        if provides.is_empty() { "-".to_string() } else { provides.join(", ") }
+                        if provides.is_empty() {
+                            "-".to_string()
+                        } else {
+                            provides.join(", ")
+                        }
                     ));
                 }
                 writeln!(out, "{:<26} {:<20} PROVIDES", "NAME", "CATEGORY")?;

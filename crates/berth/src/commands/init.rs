@@ -31,9 +31,14 @@ pub(crate) fn run(args: &InitArgs) -> anyhow::Result<Outcome> {
     if matches!(args.template, Template::Quickstart) {
         let docs = args.dir.join("docs");
         if !docs.exists() {
-            std::fs::create_dir_all(&docs).with_context(|| format!("creating {}", docs.display()))?;
+            std::fs::create_dir_all(&docs)
+                .with_context(|| format!("creating {}", docs.display()))?;
         }
     }
-    println!("wrote {}; next: berth validate {}", path.display(), args.dir.display());
+    println!(
+        "wrote {}; next: berth validate {}",
+        path.display(),
+        args.dir.display()
+    );
     Ok(Outcome::Ok)
 }

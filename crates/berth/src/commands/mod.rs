@@ -21,15 +21,15 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Validate(args) => {
             let loaded = load_and_plan(&args.stack, &cli.catalogs, None)?;
             match loaded {
-                Planned::Ok { plan, stack, .. } => {
-                    let warnings = plan
-                        .findings
-                        .iter()
-                        .filter(|f| f.severity >= berth_stack::diagnostic::Severity::Warning)
-                        .count();
-                    for f in plan.findings.iter().filter(|f| f.severity >= berth_stack::diagnostic::Severity::Warning) {
-                        eprintln!("{}: {}: {}", stack.file, f.severity, f.message);
-                    }
+                Planned::Ok {
+                    plan,
+                    stack,
+                    warnings,
+                    sources,
+                    ..
+                } => {
+                    report::diagnostics(&warnings, &sources)?;
+                    let warnings = warnings.len();
                     println!(
                         "{}: stack `{}` is valid: {} components, {} models, {} pipelines, {} apps{}",
                         stack.file,
@@ -38,7 +38,11 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<Outcome> {
                         plan.models.len(),
                         plan.pipelines.len(),
                         plan.apps.len(),
-                        if warnings > 0 { format!(" ({warnings} warnings)") } else { String::new() }
+                        if warnings > 0 {
+                            format!(" ({warnings} warnings)")
+                        } else {
+                            String::new()
+                        }
                     );
                     Ok(Outcome::Ok)
                 }
@@ -55,6 +59,9 @@ pub(crate) enum Planned {
     /// A plan.
     Ok {
         plan: Box<Plan>,
+        /// Warnings with positions, not yet printed.
+        warnings: Diagnostics,
+        sources: Sources,
         stack: Box<StackFile>,
         state: StateDir,
     },
@@ -63,7 +70,10 @@ pub(crate) enum Planned {
 }
 
 /// The built-in catalog plus the directories given with `--catalog`.
-pub(crate) fn catalog(extra: &[PathBuf], sources: &mut Sources) -> anyhow::Result<(Catalog, Diagnostics)> {
+pub(crate) fn catalog(
+    extra: &[PathBuf],
+    sources: &mut Sources,
+) -> anyhow::Result<(Catalog, Diagnostics)> {
     let mut catalog = match Catalog::builtin() {
         Ok(c) => c,
         Err(d) => anyhow::bail!("the built-in catalog is broken:\n{d}"),
@@ -93,7 +103,8 @@ pub(crate) fn load_and_plan(
         ))
         .into());
     }
-    let (file, mut diags, text) = load::stack_file(&stack_path).map_err(|e| UserError(format!("{e}: {}", source_text(&e))))?;
+    let (file, mut diags, text) = load::stack_file(&stack_path)
+        .map_err(|e| UserError(format!("{e}: {}", source_text(&e))))?;
     let mut sources = Sources::default();
     sources.0.insert(stack_path.display().to_string(), text);
     let Some(stack) = file else {
@@ -121,12 +132,12 @@ pub(crate) fn load_and_plan(
         .with_context(|| format!("reading the state of stack `{}`", stack.stack.value))?;
     let env = host::environment(&stack, target, recorded);
     match berth_stack::resolve(&stack, &catalog, &env) {
-        Ok(plan) if !diags.has_errors() => {
-            if !diags.is_empty() {
-                report::diagnostics(&diags.sorted(), &sources)?;
-            }
+        Ok(resolved) if !diags.has_errors() => {
+            diags.extend(resolved.warnings);
             Ok(Planned::Ok {
-                plan: Box::new(plan),
+                plan: Box::new(resolved.plan),
+                warnings: diags.sorted(),
+                sources,
                 stack: Box::new(stack),
                 state,
             })
@@ -144,5 +155,7 @@ pub(crate) fn load_and_plan(
 }
 
 fn source_text(e: &berth_deploy::Error) -> String {
-    std::error::Error::source(e).map(|s| s.to_string()).unwrap_or_default()
+    std::error::Error::source(e)
+        .map(|s| s.to_string())
+        .unwrap_or_default()
 }
