@@ -171,19 +171,20 @@ impl Text {
         }
     }
 
-    /// Replaces environment references with their values, keeping secret references as
-    /// `${secret:NAME}`. Returns the names of unset variables that had no default.
+    /// Replaces environment references with their values and `$$` with `$`, keeping
+    /// secret references as `${secret:NAME}` (the only `${…}` form left in the result).
+    /// Returns the names of unset variables that had no default.
     pub fn expand(&self, env: &BTreeMap<String, String>) -> (String, Vec<String>) {
         let mut out = String::new();
         let mut missing = Vec::new();
         for part in &self.parts {
             match part {
-                Part::Literal(l) => out.push_str(&l.replace('$', "$$")),
+                Part::Literal(l) => out.push_str(l),
                 Part::Secret(n) => out.push_str(&format!("${{secret:{n}}}")),
                 Part::Env { name, default } => match env.get(name).filter(|v| !v.is_empty()) {
-                    Some(v) => out.push_str(&v.replace('$', "$$")),
+                    Some(v) => out.push_str(v),
                     None => match default {
-                        Some(d) => out.push_str(&d.replace('$', "$$")),
+                        Some(d) => out.push_str(&d.replace("$$", "$")),
                         None => missing.push(name.clone()),
                     },
                 },

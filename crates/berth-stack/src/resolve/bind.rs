@@ -2,7 +2,7 @@
 //! pipelines and apps — the edges of the dependency graph.
 
 use super::{Cx, Instance, render};
-use crate::catalog::{Category, Role};
+use crate::catalog::Role;
 use crate::diagnostic::{hint, suggest};
 use crate::plan::{Binding, BindingKind, Connection, PlannedRoute};
 use crate::stack::{AppKind, Target};
@@ -383,14 +383,9 @@ pub(super) fn references(
         if let Some(embed) = &p.embed {
             check_model(cx, embed, owner.clone(), Use::Embeddings);
         }
-        for (key, component, family, category) in [
-            ("store", &p.store, "vector-store", Category::VectorStore),
-            (
-                "parser",
-                &p.parser,
-                "doc-parser",
-                Category::DocumentProcessing,
-            ),
+        for (key, component, family) in [
+            ("store", &p.store, "vector-store"),
+            ("parser", &p.parser, "doc-parser"),
         ] {
             let Some(component) = component else { continue };
             let target = component.value.as_str();
@@ -408,7 +403,6 @@ pub(super) fn references(
                 Some(inst) => {
                     let family_id = ContractId::new(family).expect("valid contract");
                     if met_by(&family_id, inst).is_none() {
-                        let _ = category;
                         cx.error(
                             component.span,
                             format!(

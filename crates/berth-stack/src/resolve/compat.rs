@@ -27,8 +27,9 @@ pub fn bytes_per_param(precision: &str) -> Option<f64> {
     Some(match p.as_str() {
         "float32" | "fp32" | "f32" => 4.0,
         "bfloat16" | "bf16" | "float16" | "fp16" | "f16" | "half" => 2.0,
-        "fp8" | "int8" | "q8" | "q8_0" | "8bit" => 1.0,
-        "int4" | "q4" | "q4_0" | "q4_k_m" | "awq" | "gptq" | "4bit" | "bitsandbytes" => 0.5,
+        "fp8" | "int8" | "q8" | "q8_0" | "8bit" | "bitsandbytes" | "eetq" => 1.0,
+        "int4" | "q4" | "q4_0" | "q4_k_m" | "awq" | "gptq" | "4bit" | "bitsandbytes-nf4"
+        | "bitsandbytes-fp4" | "marlin" | "exl2" => 0.5,
         _ => return None,
     })
 }
@@ -93,7 +94,12 @@ pub(super) fn check(cx: &mut Cx<'_>, instances: &BTreeMap<String, Instance<'_>>)
             }
             continue;
         }
-        requested += gpus;
+        let replicas = inst
+            .spec
+            .and_then(|s| s.replicas.as_ref())
+            .map(|r| r.value)
+            .unwrap_or(1);
+        requested += gpus * replicas;
         let estimate = entry
             .gpu_memory
             .as_ref()

@@ -73,7 +73,7 @@ pub fn resolve(
         models,
         sources: render::sources(&mut cx),
         pipelines: render::pipelines(stack),
-        apps: render::apps(stack),
+        apps: render::apps(&mut cx),
         secrets: Vec::new(),
         findings: Vec::new(),
     };
@@ -225,8 +225,12 @@ impl ExternalUrl {
                 "credentials do not belong in a URL; give them as secret references",
             ));
         }
-        let (host, port) = match authority.rsplit_once(':') {
-            Some((h, p)) if !h.ends_with(']') || authority.starts_with('[') => {
+        let has_port = match authority.rfind(']') {
+            Some(close) => authority[close..].contains(':'),
+            None => authority.contains(':'),
+        };
+        let (host, port) = match authority.rsplit_once(':').filter(|_| has_port) {
+            Some((h, p)) => {
                 let port = p
                     .parse::<u16>()
                     .map_err(|_| bad("the port is not a number"))?;
@@ -445,12 +449,46 @@ fn settings(
                 continue;
             }
         }
+        if setting.required && matches!(node.kind, NodeKind::Null) {
+            cx.error(
+                node.span,
+                format!(
+                    "component `{name}`: setting `{}` is required and cannot be empty",
+                    key.value
+                ),
+            )
+            .help = Some(format!(
+                "give `{}` a value ({})",
+                key.value, setting.description
+            ));
+            continue;
+        }
         let node = match &node.kind {
             NodeKind::Str(s) if s.contains("${env:") => {
                 let Some(expanded) = cx.expand(s, node.span) else {
                     continue;
                 };
                 typed_scalar(expanded, node.span, setting.kind)
+            }
+            NodeKind::Seq(items) => {
+                let mut expanded = Vec::with_capacity(items.len());
+                for item in items {
+                    match &item.kind {
+                        NodeKind::Str(s) if s.contains("${env:") => {
+                            if let Some(e) = cx.expand(s, item.span) {
+                                expanded.push(Node {
+                                    kind: NodeKind::Str(e),
+                                    span: item.span,
+                                });
+                            }
+                        }
+                        _ => expanded.push(item.clone()),
+                    }
+                }
+                Node {
+                    kind: NodeKind::Seq(expanded),
+                    span: node.span,
+                }
             }
             _ => node.clone(),
         };
@@ -526,9 +564,10 @@ fn target_findings(cx: &mut Cx<'_>, instances: &BTreeMap<String, Instance<'_>>) 
             continue;
         }
         let address = inst
-            .host_ports
-            .values()
-            .next()
+            .entry()
+            .ports
+            .first()
+            .and_then(|p| inst.host_ports.get(p.name.value.as_str()))
             .map(|p| format!("127.0.0.1:{p}"))
             .unwrap_or_else(|| "a local address".to_string());
         cx.finding(
@@ -576,5 +615,9 @@ mod tests {
         assert!(ExternalUrl::parse("localhost:80").is_err());
         assert!(ExternalUrl::parse("postgres://user:pw@db:5432/x").is_err());
         assert!(ExternalUrl::parse("http://h:notaport").is_err());
+        let u = ExternalUrl::parse("http://[::1]").unwrap();
+        assert_eq!((u.host.as_str(), u.port), ("[::1]", 80));
+        let u = ExternalUrl::parse("http://[::1]:8080/x").unwrap();
+        assert_eq!((u.host.as_str(), u.port), ("[::1]", 8080));
     }
 }

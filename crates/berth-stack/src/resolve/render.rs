@@ -36,6 +36,22 @@ pub(super) fn base_context(cx: &Cx<'_>, inst: &Instance<'_>) -> Value {
     })
 }
 
+/// A connection record as a template value: every field present (`model` may be none,
+/// `secrets` may be empty), so templates can test them without strict-mode errors.
+fn connection_context(conn: &Connection) -> Value {
+    json!({
+        "component": conn.component,
+        "contract": conn.contract,
+        "scheme": conn.scheme,
+        "host": conn.host,
+        "port": conn.port,
+        "path": conn.path,
+        "url": conn.url,
+        "model": conn.model,
+        "secrets": conn.secrets,
+    })
+}
+
 /// Renders one catalog template, reporting failures against the catalog file.
 pub(super) fn template(
     cx: &mut Cx<'_>,
@@ -81,7 +97,7 @@ pub(super) fn components(
                 .iter()
                 .find(|b| b.contract == need.contract.value.as_str())
                 .and_then(|b| connections.get(&b.connection))
-                .map(|c| serde_json::to_value(c).unwrap_or(Value::Null))
+                .map(connection_context)
                 .unwrap_or(Value::Null);
             needs.insert(need.contract.value.to_string(), record);
         }
@@ -130,15 +146,9 @@ pub(super) fn components(
             else {
                 continue;
             };
-            let mut need_ctx = serde_json::to_value(conn).unwrap_or(Value::Null);
+            let mut need_ctx = connection_context(conn);
             need_ctx["settings"] = ctx["settings"].clone();
             need_ctx["component"] = json!(name);
-            if need_ctx.get("model").is_none() {
-                need_ctx["model"] = Value::Null;
-            }
-            if need_ctx.get("secrets").is_none() {
-                need_ctx["secrets"] = json!({});
-            }
             for (key, t) in &need.env {
                 if let Some(v) = template(cx, inst, t, &need_ctx).filter(|v| !v.is_empty()) {
                     env.insert(key.clone(), v);
@@ -339,7 +349,8 @@ pub(super) fn pipelines(stack: &StackFile) -> BTreeMap<String, PlannedPipeline> 
         .collect()
 }
 
-pub(super) fn apps(stack: &StackFile) -> BTreeMap<String, PlannedApp> {
+pub(super) fn apps(cx: &mut Cx<'_>) -> BTreeMap<String, PlannedApp> {
+    let stack = cx.stack;
     let v = |x: &Option<Spanned<String>>| x.as_ref().map(|s| s.value.clone());
     stack
         .apps
@@ -356,7 +367,10 @@ pub(super) fn apps(stack: &StackFile) -> BTreeMap<String, PlannedApp> {
                         _ => None,
                     }),
                     rerank: v(&a.rerank),
-                    database: v(&a.database),
+                    database: a
+                        .database
+                        .as_ref()
+                        .and_then(|d| cx.expand(&d.value, d.span)),
                     descriptions: v(&a.descriptions),
                     max_rows: a.max_rows.as_ref().map(|k| k.value).or(match a.kind.value {
                         crate::stack::AppKind::Text2sql => Some(1000),

@@ -26,6 +26,14 @@ pub(super) fn check(file: &StackFile, diags: &mut Diagnostics) {
                 .with_help("remove the component to run none of it"),
             );
         }
+        for port in component.ports.values() {
+            if port.value == 0 {
+                diags.push(err(
+                    port.span,
+                    format!("component `{name}`: host port 0 is not a port; use 1-65535"),
+                ));
+            }
+        }
         for key in component.env.keys() {
             let ok = !key.value.is_empty()
                 && key
@@ -76,7 +84,9 @@ pub(super) fn check(file: &StackFile, diags: &mut Diagnostics) {
             ));
         }
         for url in source.urls.iter().flat_map(|u| &u.value) {
-            if !(url.value.starts_with("http://") || url.value.starts_with("https://")) {
+            let checkable = !url.value.starts_with("${env:");
+            if checkable && !(url.value.starts_with("http://") || url.value.starts_with("https://"))
+            {
                 diags.push(err(
                     url.span,
                     format!("source `{name}`: `{}` is not an http(s) URL", url.value),
@@ -476,6 +486,16 @@ fn check_cron(expr: &str) -> Result<(), String> {
                     "schedule `{expr}`: bad range `{range}` in the {field} field"
                 ));
             }
+            if let [Ok(a), Ok(b)] = [
+                bounds[0].parse::<u32>(),
+                bounds[bounds.len() - 1].parse::<u32>(),
+            ] {
+                if a > b {
+                    return Err(format!(
+                        "schedule `{expr}`: range `{range}` in the {field} field runs backwards"
+                    ));
+                }
+            }
             for b in &bounds {
                 match b.parse::<u32>() {
                     Ok(n) if (lo..=hi).contains(&n) => {}
@@ -504,5 +524,6 @@ mod tests {
         assert!(check_cron("60 * * * *").is_err());
         assert!(check_cron("*/0 * * * *").is_err());
         assert!(check_cron("0 0 * * MON").is_err());
+        assert!(check_cron("0 5-3 * * *").is_err());
     }
 }

@@ -81,7 +81,7 @@ pub(crate) fn catalog(
     let mut diags = Diagnostics::new();
     for dir in extra {
         let d = load::add_catalog_dir(&mut catalog, dir)
-            .map_err(|e| anyhow::Error::new(UserError(e.to_string())))?;
+            .map_err(|e| anyhow::Error::new(UserError(format!("{e}: {}", source_text(&e)))))?;
         diags.extend(d);
     }
     for entry in catalog.iter() {
@@ -114,7 +114,13 @@ pub(crate) fn load_and_plan(
     let mut dirs: Vec<PathBuf> = Vec::new();
     if let Some(dir) = &stack.catalog {
         let base = stack_path.parent().unwrap_or(Path::new("."));
-        dirs.push(base.join(&dir.value));
+        let dir = Path::new(&dir.value);
+        let joined = if base.as_os_str().is_empty() || base == Path::new(".") || dir.is_absolute() {
+            dir.to_path_buf()
+        } else {
+            base.join(dir)
+        };
+        dirs.push(joined);
     }
     dirs.extend(catalogs.iter().cloned());
     let (catalog, catalog_diags) = catalog(&dirs, &mut sources)?;
