@@ -489,12 +489,11 @@ fn check_cron(expr: &str) -> Result<(), String> {
             if let [Ok(a), Ok(b)] = [
                 bounds[0].parse::<u32>(),
                 bounds[bounds.len() - 1].parse::<u32>(),
-            ] {
-                if a > b {
-                    return Err(format!(
-                        "schedule `{expr}`: range `{range}` in the {field} field runs backwards"
-                    ));
-                }
+            ] && a > b
+            {
+                return Err(format!(
+                    "schedule `{expr}`: range `{range}` in the {field} field runs backwards"
+                ));
             }
             for b in &bounds {
                 match b.parse::<u32>() {
