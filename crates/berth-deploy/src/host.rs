@@ -44,6 +44,14 @@ pub fn parse_proc_net_tcp(text: &str) -> BTreeSet<u16> {
         .collect()
 }
 
+/// The peak resident memory of this process so far, in bytes (Linux; `None` elsewhere).
+pub fn peak_memory() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
 /// Gathers the environment a stack's plan depends on: listening ports, the values of the
 /// variables its `${env:…}` references name, the recorded ports of `target`.
 pub fn environment(
@@ -72,6 +80,13 @@ mod tests {
     fn proc_net_tcp_listen_entries() {
         let text = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 1 1 0000000000000000 100 0 0 10 0\n   1: 0100007F:A2C4 0100007F:1F90 01 00000000:00000000 00:00000000 00000000  1000        0 2 1 0000000000000000 20 4 30 10 -1\n";
         assert_eq!(parse_proc_net_tcp(text), BTreeSet::from([8080]));
+    }
+
+    #[test]
+    fn peak_memory_is_read_on_linux() {
+        if cfg!(target_os = "linux") {
+            assert!(peak_memory().unwrap() > 1024 * 1024);
+        }
     }
 
     #[test]

@@ -38,6 +38,11 @@ impl StateDir {
         &self.root
     }
 
+    /// The ingestion state store (SQLite).
+    pub fn database(&self) -> PathBuf {
+        self.root.join("state.db")
+    }
+
     fn ports_path(&self) -> PathBuf {
         self.root.join("ports.json")
     }

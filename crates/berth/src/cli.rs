@@ -38,6 +38,83 @@ pub enum Command {
     /// List and show catalog entries.
     #[command(subcommand)]
     Catalog(CatalogCommand),
+    /// Run ingestion pipelines: index what changed, remove what is gone.
+    Ingest(IngestArgs),
+    /// Show recent ingestion runs.
+    Runs(RunsArgs),
+    /// Show ingested documents, their chunks and their errors.
+    Docs(DocsArgs),
+}
+
+/// Where the stack is, for commands whose positional argument is something else.
+#[derive(Debug, Args)]
+pub struct StackOption {
+    /// The stack file, or a directory holding `berth.yaml`.
+    #[arg(long = "stack", short = 's', default_value = ".")]
+    pub stack: PathBuf,
+}
+
+/// Arguments of `ingest`.
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    /// The pipeline to run (default: every pipeline of the stack).
+    pub pipeline: Option<String>,
+    /// The stack.
+    #[command(flatten)]
+    pub stack: StackOption,
+    /// Documents processed at once (default: the number of CPUs).
+    #[arg(long)]
+    pub concurrency: Option<usize>,
+}
+
+/// Arguments of `runs`.
+#[derive(Debug, Args)]
+pub struct RunsArgs {
+    /// The stack.
+    #[command(flatten)]
+    pub stack: StackOption,
+    /// How many runs to show.
+    #[arg(long, default_value_t = 20)]
+    pub limit: usize,
+    /// Print JSON.
+    #[arg(long, conflicts_with = "metrics")]
+    pub json: bool,
+    /// Print the counters in the Prometheus text format.
+    #[arg(long)]
+    pub metrics: bool,
+}
+
+/// Arguments of `docs`.
+#[derive(Debug, Args)]
+pub struct DocsArgs {
+    /// `show ID`: one document with its chunks.
+    #[command(subcommand)]
+    pub show: Option<DocsCommand>,
+    /// The stack.
+    #[command(flatten)]
+    pub stack: StackOption,
+    /// Only this pipeline.
+    #[arg(long)]
+    pub pipeline: Option<String>,
+    /// Only dead-lettered documents.
+    #[arg(long)]
+    pub failed: bool,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `docs` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum DocsCommand {
+    /// One document: its state, its chunks and where they were written, its error.
+    Show {
+        /// The document id (`source/path`).
+        id: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Arguments of `init`.

@@ -1,6 +1,8 @@
 //! One module per command; `run` dispatches.
 
 mod catalog;
+mod docs;
+mod ingest;
 mod init;
 mod plan;
 
@@ -51,6 +53,9 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<Outcome> {
         }
         Command::Plan(args) => plan::run(&args, &cli.catalogs),
         Command::Catalog(cmd) => catalog::run(&cmd, &cli.catalogs),
+        Command::Ingest(args) => ingest::run(&args, &cli.catalogs),
+        Command::Runs(args) => ingest::runs(&args),
+        Command::Docs(args) => docs::run(&args),
     }
 }
 

@@ -1,0 +1,155 @@
+//! A pipeline ready to run: its source, parser options, chunker and fingerprint, built
+//! from a planned pipeline.
+
+use crate::chunkers::{self, Chunker};
+use crate::parsers::ParseOptions;
+use crate::sources::{self, Source, SourceError, UrlLimits};
+use crate::tokenize::{HfTokenizer, Tokenizer, WordTokenizer};
+use berth_stack::plan::{Plan, PlannedPipeline, PlannedRoute};
+use berth_stack::stack::Acl;
+use std::path::Path;
+use std::sync::Arc;
+
+/// The version of berth's own parsing and chunking code. Bump it when a change makes
+/// them produce different chunks, so every pipeline re-indexes.
+pub const INGEST_CODE_VERSION: u32 = 1;
+
+/// A pipeline, built.
+pub struct Pipeline {
+    /// Its name.
+    pub name: String,
+    /// Its source's name.
+    pub source_name: String,
+    /// The source.
+    pub source: Box<dyn Source>,
+    /// Principals of the source.
+    pub acl: Acl,
+    /// Parser options.
+    pub parse: ParseOptions,
+    /// The chunker.
+    pub chunker: Box<dyn Chunker>,
+    /// Everything that changes the chunks, hashed: parser, chunker settings, tokenizer,
+    /// embedding model, code version.
+    pub fingerprint: String,
+}
+
+impl std::fmt::Debug for Pipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pipeline")
+            .field("name", &self.name)
+            .field("source", &self.source_name)
+            .field("fingerprint", &self.fingerprint)
+            .finish()
+    }
+}
+
+/// Why a pipeline could not be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PipelineError {
+    /// The plan has no pipeline of that name.
+    #[error("the stack has no pipeline `{0}`")]
+    Unknown(String),
+    /// Its source cannot be opened.
+    #[error("pipeline `{pipeline}`: {source}")]
+    Source {
+        /// The pipeline.
+        pipeline: String,
+        /// Why.
+        #[source]
+        source: SourceError,
+    },
+    /// Its tokenizer cannot be loaded.
+    #[error("pipeline `{pipeline}`: {message}")]
+    Tokenizer {
+        /// The pipeline.
+        pipeline: String,
+        /// Why.
+        message: String,
+    },
+    /// It names an external parser, which is not wired yet.
+    #[error(
+        "pipeline `{pipeline}`: parsing with component `{component}` is not supported by this berth yet"
+    )]
+    ExternalParser {
+        /// The pipeline.
+        pipeline: String,
+        /// The component.
+        component: String,
+    },
+}
+
+impl Pipeline {
+    /// Builds pipeline `name` of `plan`; paths are relative to `base`.
+    pub fn from_plan(plan: &Plan, name: &str, base: &Path) -> Result<Pipeline, PipelineError> {
+        let planned: &PlannedPipeline = plan
+            .pipelines
+            .get(name)
+            .ok_or_else(|| PipelineError::Unknown(name.to_string()))?;
+        if let Some(component) = &planned.parser {
+            return Err(PipelineError::ExternalParser {
+                pipeline: name.to_string(),
+                component: component.clone(),
+            });
+        }
+        let source_plan = plan
+            .sources
+            .get(&planned.source)
+            .ok_or_else(|| PipelineError::Unknown(planned.source.clone()))?;
+        let source = sources::build(source_plan, base, UrlLimits::default()).map_err(|source| {
+            PipelineError::Source {
+                pipeline: name.to_string(),
+                source,
+            }
+        })?;
+        let tokenizer: Arc<dyn Tokenizer> = match &planned.chunk.tokenizer {
+            None => Arc::new(WordTokenizer),
+            Some(t) if t == "words" => Arc::new(WordTokenizer),
+            Some(t) => Arc::new(HfTokenizer::load(&base.join(t)).map_err(|message| {
+                PipelineError::Tokenizer {
+                    pipeline: name.to_string(),
+                    message,
+                }
+            })?),
+        };
+        let parse = ParseOptions::default();
+        // The embedding model is identified by the upstream models its routes serve.
+        let embed_model = planned.embed.as_ref().map(|m| {
+            let upstream: Vec<Option<String>> = plan
+                .models
+                .get(m)
+                .map(|routes| {
+                    routes
+                        .iter()
+                        .map(|r| match r {
+                            PlannedRoute::Component { model, .. } => model.clone(),
+                            PlannedRoute::Provider { model, .. } => Some(model.clone()),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            (m.clone(), upstream)
+        });
+        let fingerprint = {
+            let basis = serde_json::json!({
+                "code": INGEST_CODE_VERSION,
+                "parser": "builtin",
+                "record_per_row": parse.record_per_row,
+                "chunk": planned.chunk,
+                "tokenizer": tokenizer.name(),
+                "embed": embed_model,
+            });
+            let hash = blake3::hash(basis.to_string().as_bytes());
+            hash.to_hex()[..16].to_string()
+        };
+        Ok(Pipeline {
+            name: name.to_string(),
+            source_name: planned.source.clone(),
+            source,
+            acl: source_plan.acl.clone(),
+            parse,
+            chunker: chunkers::build(&planned.chunk, tokenizer),
+            fingerprint,
+        })
+    }
+}

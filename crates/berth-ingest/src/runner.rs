@@ -1,0 +1,522 @@
+//! The pipeline runner: list, compare, parse and chunk what changed, commit, delete what
+//! is gone — with every failure recorded and nothing done twice.
+//!
+//! The order of effects is what makes a run safe to kill at any instant:
+//!
+//! 1. the source is listed completely (an incomplete listing deletes nothing);
+//! 2. documents whose revision and fingerprint are unchanged are skipped without being
+//!    read; the others are read, hashed (same content: only the revision is recorded),
+//!    parsed and chunked on worker threads;
+//! 3. results are committed in batches, each one transaction that writes the chunks and
+//!    marks their documents done together (chunk writes are upserts by deterministic id);
+//! 4. documents gone from the listing are deleted with their chunks.
+//!
+//! A run killed before a commit leaves its documents as they were, and the next run
+//! processes them; a run killed after it leaves them done. Either way the index converges
+//! to the same chunks.
+
+use crate::chunkers::ChunkDraft;
+use crate::document::ParsedDocument;
+use crate::parsers::{Format, ParseErrorKind, RawDocument, parse_contained};
+use crate::pipeline::Pipeline;
+use crate::sources::Entry;
+use crate::state::{
+    ChunkRecord, DocStatus, DocumentRow, IndexedDocument, Outcome, RunCounts, StateError,
+    StateStore, now_ms,
+};
+use berth_stack::stack::Acl;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// How a run behaves.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Documents processed at once.
+    pub concurrency: usize,
+    /// Attempts for a document whose failure may be transient (network, timeout).
+    pub max_attempts: u32,
+    /// Wait before the first retry; doubles for each further one.
+    pub backoff: Duration,
+    /// Documents committed per transaction, at most.
+    pub batch_documents: usize,
+    /// Bytes of chunk text committed per transaction, at most.
+    pub batch_bytes: usize,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            concurrency: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2),
+            max_attempts: 3,
+            backoff: Duration::from_millis(200),
+            batch_documents: 256,
+            batch_bytes: 32 * 1024 * 1024,
+        }
+    }
+}
+
+/// What a run is doing, for progress displays and metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Listing the source.
+    Listing,
+    /// Processing documents.
+    Processing,
+    /// Removing documents gone from the source.
+    Deleting,
+    /// Done.
+    Finished,
+}
+
+/// Progress of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// The phase.
+    pub phase: Phase,
+    /// Documents to process in this run (changed or new).
+    pub to_process: u64,
+    /// Of those, processed so far.
+    pub processed: u64,
+    /// The counts so far.
+    pub counts: RunCounts,
+}
+
+/// The end of a run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunReport {
+    /// Run id in the state store.
+    pub run_id: i64,
+    /// Pipeline.
+    pub pipeline: String,
+    /// `ok`, or `failures` when some documents were dead-lettered.
+    pub status: String,
+    /// What it did.
+    pub counts: RunCounts,
+    /// How long it took.
+    pub elapsed: Duration,
+    /// Documents dead-lettered in this run, with their errors.
+    pub failures: Vec<(String, String)>,
+}
+
+/// Why a run stopped before its end. The run is recorded as `failed` with this error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RunError {
+    /// The source could not be listed.
+    #[error("pipeline `{pipeline}`: {message}")]
+    Source {
+        /// The pipeline.
+        pipeline: String,
+        /// Why.
+        message: String,
+    },
+    /// The state store failed.
+    #[error(transparent)]
+    State(#[from] StateError),
+}
+
+enum Job<'a> {
+    /// A document to read and (if its content changed) index.
+    Process {
+        entry: &'a Entry,
+        previous: Option<&'a DocumentRow>,
+    },
+}
+
+enum Done {
+    Indexed {
+        doc: Box<IndexedDocument>,
+        added: bool,
+    },
+    Touched {
+        id: String,
+        revision: String,
+    },
+    Failed {
+        row: Box<DocumentRow>,
+    },
+}
+
+/// Runs a pipeline once. The caller holds the state lock (one run per state store).
+pub fn run(
+    store: &mut StateStore,
+    pipeline: &Pipeline,
+    options: &RunOptions,
+    progress: &mut dyn FnMut(&Progress),
+) -> Result<RunReport, RunError> {
+    let started = Instant::now();
+    store.interrupt_stale_runs()?;
+    let run_id = store.start_run(&pipeline.name)?;
+    let mut counts = RunCounts::default();
+    progress(&Progress {
+        phase: Phase::Listing,
+        to_process: 0,
+        processed: 0,
+        counts,
+    });
+
+    let listing = match pipeline.source.list() {
+        Ok(l) => l,
+        Err(e) => {
+            let message = format!("cannot list source `{}`: {e}", pipeline.source_name);
+            store.update_run(run_id, &counts, "failed", Some(&message))?;
+            return Err(RunError::Source {
+                pipeline: pipeline.name.clone(),
+                message,
+            });
+        }
+    };
+    let known = store.documents(&pipeline.name)?;
+    counts.seen = listing.len() as u64;
+
+    let mut jobs = Vec::new();
+    let mut listed = BTreeSet::new();
+    for entry in &listing {
+        let id = document_id(&pipeline.source_name, &entry.path);
+        let previous = known.get(&id);
+        listed.insert(id);
+        let settled = previous.is_some_and(|d| {
+            d.status != DocStatus::Pending
+                && d.fingerprint.as_deref() == Some(pipeline.fingerprint.as_str())
+                && !entry.revision.is_empty()
+                && d.revision.as_deref() == Some(entry.revision.as_str())
+        });
+        if settled {
+            counts.unchanged += 1;
+        } else {
+            jobs.push(Job::Process { entry, previous });
+        }
+    }
+
+    let to_process = jobs.len() as u64;
+    let mut processed = 0u64;
+    let mut failures = Vec::new();
+    let mut batch: Vec<Outcome> = Vec::new();
+    let mut batch_bytes = 0usize;
+    let mut touched: Vec<(String, String)> = Vec::new();
+    progress(&Progress {
+        phase: Phase::Processing,
+        to_process,
+        processed,
+        counts,
+    });
+
+    let next = AtomicUsize::new(0);
+    let workers = options.concurrency.max(1).min(jobs.len().max(1));
+    let commit_result: Result<(), StateError> = std::thread::scope(|scope| {
+        let (tx, rx) = mpsc::sync_channel::<Done>(workers * 2);
+        for _ in 0..workers {
+            let tx = tx.clone();
+            let jobs = &jobs;
+            let next = &next;
+            scope.spawn(move || {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(Job::Process { entry, previous }) = jobs.get(i) else {
+                        break;
+                    };
+                    let done = process(pipeline, entry, *previous, options);
+                    if tx.send(done).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(tx);
+        for done in rx {
+            processed += 1;
+            match done {
+                Done::Indexed { doc, added } => {
+                    if added {
+                        counts.added += 1;
+                    } else {
+                        counts.changed += 1;
+                    }
+                    batch_bytes += doc.chunks.iter().map(|c| c.text.len()).sum::<usize>();
+                    batch.push(Outcome::Indexed(*doc));
+                }
+                Done::Touched { id, revision } => {
+                    counts.unchanged += 1;
+                    touched.push((id, revision));
+                }
+                Done::Failed { row } => {
+                    counts.failed += 1;
+                    failures.push((row.id.clone(), row.last_error.clone().unwrap_or_default()));
+                    batch.push(Outcome::Failed(*row));
+                }
+            }
+            if batch.len() >= options.batch_documents || batch_bytes >= options.batch_bytes {
+                let stats = store.commit(run_id, &batch)?;
+                counts.chunks_written += stats.chunks_written;
+                counts.chunks_deleted += stats.chunks_deleted;
+                batch.clear();
+                batch_bytes = 0;
+                store.update_run(run_id, &counts, "running", None)?;
+            }
+            progress(&Progress {
+                phase: Phase::Processing,
+                to_process,
+                processed,
+                counts,
+            });
+        }
+        Ok(())
+    });
+    if let Err(e) = commit_result {
+        let _ = store.update_run(run_id, &counts, "failed", Some(&e.to_string()));
+        return Err(e.into());
+    }
+    if !batch.is_empty() {
+        let stats = store.commit(run_id, &batch)?;
+        counts.chunks_written += stats.chunks_written;
+        counts.chunks_deleted += stats.chunks_deleted;
+    }
+    if !touched.is_empty() {
+        store.touch(&pipeline.name, &touched)?;
+    }
+
+    progress(&Progress {
+        phase: Phase::Deleting,
+        to_process,
+        processed,
+        counts,
+    });
+    let gone: Vec<String> = known
+        .keys()
+        .filter(|id| !listed.contains(*id))
+        .cloned()
+        .collect();
+    if !gone.is_empty() {
+        counts.chunks_deleted += store.delete_documents(&pipeline.name, &gone)?;
+        counts.deleted = gone.len() as u64;
+    }
+    store.set_fingerprint(&pipeline.name, &pipeline.fingerprint)?;
+    let status = if counts.failed > 0 { "failures" } else { "ok" };
+    store.update_run(run_id, &counts, status, None)?;
+    progress(&Progress {
+        phase: Phase::Finished,
+        to_process,
+        processed,
+        counts,
+    });
+    Ok(RunReport {
+        run_id,
+        pipeline: pipeline.name.clone(),
+        status: status.to_string(),
+        counts,
+        elapsed: started.elapsed(),
+        failures,
+    })
+}
+
+/// A document's id: its source and path.
+pub fn document_id(source: &str, path: &str) -> String {
+    format!("{source}/{path}")
+}
+
+/// A chunk's id: a hash of its document, its position and the pipeline fingerprint.
+pub fn chunk_id(document_id: &str, ordinal: usize, fingerprint: &str) -> String {
+    let mut h = blake3::Hasher::new();
+    h.update(document_id.as_bytes());
+    h.update(&[0]);
+    h.update(ordinal.to_string().as_bytes());
+    h.update(&[0]);
+    h.update(fingerprint.as_bytes());
+    h.finalize().to_hex()[..32].to_string()
+}
+
+fn merge_acl(parts: &[Option<&Acl>]) -> (Vec<String>, Vec<String>) {
+    let mut users = BTreeSet::new();
+    let mut groups = BTreeSet::new();
+    for acl in parts.iter().flatten() {
+        users.extend(acl.users.iter().cloned());
+        groups.extend(acl.groups.iter().cloned());
+    }
+    (users.into_iter().collect(), groups.into_iter().collect())
+}
+
+/// Reads, parses and chunks one document, retrying transient failures.
+fn process(
+    pipeline: &Pipeline,
+    entry: &Entry,
+    previous: Option<&DocumentRow>,
+    options: &RunOptions,
+) -> Done {
+    let id = document_id(&pipeline.source_name, &entry.path);
+    let added = previous.is_none();
+    let failed =
+        |kind: &str, message: String, revision: String, hash: Option<String>| Done::Failed {
+            row: Box::new(DocumentRow {
+                pipeline: pipeline.name.clone(),
+                id: id.clone(),
+                source: pipeline.source_name.clone(),
+                path: entry.path.clone(),
+                revision: Some(revision),
+                content_hash: hash,
+                version: previous.map(|p| p.version).unwrap_or(0),
+                fingerprint: Some(pipeline.fingerprint.clone()),
+                acl_users: pipeline.acl.users.clone(),
+                acl_groups: pipeline.acl.groups.clone(),
+                status: DocStatus::Failed,
+                error_kind: Some(kind.to_string()),
+                last_error: Some(message),
+                title: None,
+                pages: None,
+                chunks: 0,
+                updated_ms: now_ms(),
+            }),
+        };
+    let mut attempt = 0u32;
+    loop {
+        attempt += 1;
+        let wait = options.backoff * 2u32.saturating_pow(attempt.saturating_sub(1));
+        let fetched = match pipeline.source.read(entry, pipeline.parse.max_bytes) {
+            Ok(f) => f,
+            Err(e) if e.transient && attempt < options.max_attempts => {
+                std::thread::sleep(wait);
+                continue;
+            }
+            Err(e) => {
+                let kind = if e.too_large { "too_large" } else { "source" };
+                return failed(kind, e.message, entry.revision.clone(), None);
+            }
+        };
+        let hash = blake3::hash(&fetched.bytes).to_hex().to_string();
+        let revision = if fetched.revision.is_empty() {
+            entry.revision.clone()
+        } else {
+            fetched.revision.clone()
+        };
+        if let Some(prev) = previous {
+            let same_content = prev.content_hash.as_deref() == Some(hash.as_str());
+            let same_fingerprint =
+                prev.fingerprint.as_deref() == Some(pipeline.fingerprint.as_str());
+            if same_content && same_fingerprint && prev.status != DocStatus::Pending {
+                return Done::Touched { id, revision };
+            }
+        }
+        let Some(format) = Format::detect(&entry.path, fetched.content_type.as_deref()) else {
+            return failed(
+                "unsupported",
+                format!(
+                    "berth cannot parse this kind of document{}",
+                    fetched
+                        .content_type
+                        .as_deref()
+                        .map(|t| format!(" (content type {t})"))
+                        .unwrap_or_default()
+                ),
+                revision,
+                Some(hash),
+            );
+        };
+        let raw = RawDocument {
+            path: entry.path.clone(),
+            bytes: fetched.bytes,
+            content_type: fetched.content_type,
+        };
+        let parsed = match parse_contained(format, raw, &pipeline.parse) {
+            Ok(p) => p,
+            Err(e) if e.is_transient() && attempt < options.max_attempts => {
+                std::thread::sleep(wait);
+                continue;
+            }
+            Err(e) => {
+                return failed(kind_name(e.kind), e.message, revision, Some(hash));
+            }
+        };
+        let drafts = pipeline.chunker.chunk(&parsed);
+        let (users, groups) = merge_acl(&[
+            Some(&pipeline.acl),
+            fetched.acl.as_ref(),
+            parsed.acl.as_ref(),
+        ]);
+        let chunks = records(&id, &pipeline.fingerprint, &parsed, &drafts);
+        let version = match previous {
+            Some(p) if p.content_hash.as_deref() == Some(hash.as_str()) => p.version.max(1),
+            Some(p) => p.version + 1,
+            None => 1,
+        };
+        return Done::Indexed {
+            doc: Box::new(IndexedDocument {
+                row: DocumentRow {
+                    pipeline: pipeline.name.clone(),
+                    id: id.clone(),
+                    source: pipeline.source_name.clone(),
+                    path: entry.path.clone(),
+                    revision: Some(revision),
+                    content_hash: Some(hash),
+                    version,
+                    fingerprint: Some(pipeline.fingerprint.clone()),
+                    acl_users: users,
+                    acl_groups: groups,
+                    status: DocStatus::Done,
+                    error_kind: None,
+                    last_error: None,
+                    title: parsed.title.clone(),
+                    pages: parsed.pages.map(i64::from),
+                    chunks: chunks.len() as i64,
+                    updated_ms: now_ms(),
+                },
+                chunks,
+            }),
+            added,
+        };
+    }
+}
+
+fn kind_name(kind: ParseErrorKind) -> &'static str {
+    match kind {
+        ParseErrorKind::Unsupported => "unsupported",
+        ParseErrorKind::TooLarge => "too_large",
+        ParseErrorKind::Corrupt => "corrupt",
+        ParseErrorKind::Encrypted => "encrypted",
+        ParseErrorKind::Empty => "empty",
+        ParseErrorKind::Timeout => "timeout",
+        ParseErrorKind::Crashed => "crashed",
+    }
+}
+
+fn records(
+    doc_id: &str,
+    fingerprint: &str,
+    parsed: &ParsedDocument,
+    drafts: &[ChunkDraft],
+) -> Vec<ChunkRecord> {
+    drafts
+        .iter()
+        .enumerate()
+        .map(|(i, d)| ChunkRecord {
+            id: chunk_id(doc_id, i, fingerprint),
+            ordinal: i as i64,
+            text: parsed.text[d.range.clone()].to_string(),
+            context: d.context.clone().map(|r| parsed.text[r].to_string()),
+            heading_path: d.heading_path.clone(),
+            page_start: d.page_start.map(i64::from),
+            page_end: d.page_end.map(i64::from),
+            byte_start: d.range.start as i64,
+            byte_end: d.range.end as i64,
+        })
+        .collect()
+}
+
+/// Documents of a pipeline by status, for summaries.
+pub fn status_counts(
+    store: &mut StateStore,
+    pipeline: &str,
+) -> Result<BTreeMap<String, u64>, StateError> {
+    let mut out = BTreeMap::new();
+    for d in store.documents(pipeline)?.values() {
+        let key = match d.status {
+            DocStatus::Pending => "pending",
+            DocStatus::Done => "done",
+            DocStatus::Failed => "failed",
+        };
+        *out.entry(key.to_string()).or_insert(0) += 1;
+    }
+    Ok(out)
+}
