@@ -15,6 +15,7 @@ if [ ! -d /usr/share/doc/postgresql-doc-15/html ]; then
   apt-get update -q && apt-get install -y -q postgresql-doc-15
 fi
 cargo build --release -q -p berth
+cargo build --release -q -p berth-ingest --example parse_chunk
 mkdir -p "$WORK"
 [ -d "$WORK/pdf" ] || cp -r ../shared/eval/aragog/papers "$WORK/pdf"
 if [ ! -d "$WORK/html" ]; then

@@ -10,6 +10,7 @@
 //! This crate does not embed or search; those are `berth-models` and `berth-index`.
 
 pub mod chunkers;
+pub mod continuous;
 pub mod document;
 pub mod metrics;
 pub mod parsers;

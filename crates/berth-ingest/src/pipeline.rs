@@ -2,13 +2,14 @@
 //! from a planned pipeline.
 
 use crate::chunkers::{self, Chunker};
-use crate::parsers::ParseOptions;
+use crate::parsers::{ExternalKind, ExternalParser, ParseOptions};
 use crate::sources::{self, Source, SourceError, UrlLimits};
 use crate::tokenize::{HfTokenizer, Tokenizer, WordTokenizer};
 use berth_stack::plan::{Plan, PlannedPipeline, PlannedRoute};
 use berth_stack::stack::Acl;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// The version of berth's own parsing and chunking code. Bump it when a change makes
 /// them produce different chunks, so every pipeline re-indexes.
@@ -26,6 +27,8 @@ pub struct Pipeline {
     pub acl: Acl,
     /// Parser options.
     pub parse: ParseOptions,
+    /// An external document-processing component, when the pipeline names one.
+    pub external_parser: Option<ExternalParser>,
     /// The chunker.
     pub chunker: Box<dyn Chunker>,
     /// Everything that changes the chunks, hashed: parser, chunker settings, tokenizer,
@@ -86,12 +89,51 @@ impl Pipeline {
             .pipelines
             .get(name)
             .ok_or_else(|| PipelineError::Unknown(name.to_string()))?;
-        if let Some(component) = &planned.parser {
-            return Err(PipelineError::ExternalParser {
-                pipeline: name.to_string(),
-                component: component.clone(),
-            });
-        }
+        let (external_parser, parser_identity) = match &planned.parser {
+            None => (None, "builtin".to_string()),
+            Some(component) => {
+                let planned_component = plan.components.get(component);
+                let connection = planned_component.and_then(|c| {
+                    c.provides
+                        .iter()
+                        .filter_map(|id| plan.connections.get(id))
+                        .find(|conn| ExternalKind::for_contract(&conn.contract).is_some())
+                });
+                let Some(conn) = connection else {
+                    return Err(PipelineError::ExternalParser {
+                        pipeline: name.to_string(),
+                        component: component.clone(),
+                    });
+                };
+                let kind = ExternalKind::for_contract(&conn.contract).expect("filtered above");
+                // Secrets are resolved here, at the last moment, from the environment.
+                let api_key = conn
+                    .secrets
+                    .get("api_key")
+                    .and_then(|r| {
+                        r.strip_prefix("${secret:")?
+                            .strip_suffix('}')
+                            .map(str::to_string)
+                    })
+                    .and_then(|name| std::env::var(name).ok());
+                let identity = format!(
+                    "{}:{}",
+                    conn.contract,
+                    planned_component
+                        .map(|c| c.image.as_str())
+                        .unwrap_or_default()
+                );
+                (
+                    Some(ExternalParser::new(
+                        kind,
+                        &conn.url,
+                        api_key,
+                        Duration::from_secs(300),
+                    )),
+                    identity,
+                )
+            }
+        };
         let source_plan = plan
             .sources
             .get(&planned.source)
@@ -133,7 +175,7 @@ impl Pipeline {
         let fingerprint = {
             let basis = serde_json::json!({
                 "code": INGEST_CODE_VERSION,
-                "parser": "builtin",
+                "parser": parser_identity,
                 "record_per_row": parse.record_per_row,
                 "chunk": planned.chunk,
                 "tokenizer": tokenizer.name(),
@@ -148,6 +190,7 @@ impl Pipeline {
             source,
             acl: source_plan.acl.clone(),
             parse,
+            external_parser,
             chunker: chunkers::build(&planned.chunk, tokenizer),
             fingerprint,
         })

@@ -53,7 +53,7 @@ impl Default for RunOptions {
                 .unwrap_or(2),
             max_attempts: 3,
             backoff: Duration::from_millis(200),
-            batch_documents: 256,
+            batch_documents: 2048,
             batch_bytes: 32 * 1024 * 1024,
         }
     }
@@ -209,23 +209,37 @@ pub fn run(
     let workers = options.concurrency.max(1).min(jobs.len().max(1));
     let commit_result: Result<(), StateError> = std::thread::scope(|scope| {
         let (tx, rx) = mpsc::sync_channel::<Done>(workers * 2);
+        let mut started = 0;
         for _ in 0..workers {
             let tx = tx.clone();
             let jobs = &jobs;
             let next = &next;
-            scope.spawn(move || {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(Job::Process { entry, previous }) = jobs.get(i) else {
-                        break;
-                    };
-                    let done = process(pipeline, entry, *previous, options);
-                    if tx.send(done).is_err() {
-                        break;
+            // A generous stack: parsers of nested formats run on these threads.
+            let spawned = std::thread::Builder::new()
+                .name("ingest-worker".into())
+                .stack_size(16 * 1024 * 1024)
+                .spawn_scoped(scope, move || {
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(Job::Process { entry, previous }) = jobs.get(i) else {
+                            break;
+                        };
+                        let done = process(pipeline, entry, *previous, options);
+                        if tx.send(done).is_err() {
+                            break;
+                        }
                     }
-                }
-            });
+                });
+            match spawned {
+                Ok(_) => started += 1,
+                Err(_) => break, // fewer workers; the others take the work
+            }
         }
+        // Without a single worker nothing would be processed: that must not pass as a run.
+        assert!(
+            started > 0 || jobs.is_empty(),
+            "no ingest worker thread could be started"
+        );
         drop(tx);
         for done in rx {
             processed += 1;
@@ -399,7 +413,8 @@ fn process(
                 return Done::Touched { id, revision };
             }
         }
-        let Some(format) = Format::detect(&entry.path, fetched.content_type.as_deref()) else {
+        let format = Format::detect(&entry.path, fetched.content_type.as_deref());
+        if format.is_none() && pipeline.external_parser.is_none() {
             return failed(
                 "unsupported",
                 format!(
@@ -413,13 +428,18 @@ fn process(
                 revision,
                 Some(hash),
             );
-        };
+        }
         let raw = RawDocument {
             path: entry.path.clone(),
             bytes: fetched.bytes,
             content_type: fetched.content_type,
         };
-        let parsed = match parse_contained(format, raw, &pipeline.parse) {
+        let result = match (&pipeline.external_parser, format) {
+            (Some(external), _) => external.parse(&raw),
+            (None, Some(format)) => parse_contained(format, raw, &pipeline.parse),
+            (None, None) => unreachable!("unsupported formats returned above"),
+        };
+        let parsed = match result {
             Ok(p) => p,
             Err(e) if e.is_transient() && attempt < options.max_attempts => {
                 std::thread::sleep(wait);

@@ -65,6 +65,12 @@ pub struct IngestArgs {
     /// Documents processed at once (default: the number of CPUs).
     #[arg(long)]
     pub concurrency: Option<usize>,
+    /// Keep running: re-run a pipeline when files under its source directory change.
+    #[arg(long)]
+    pub watch: bool,
+    /// Keep running: re-run pipelines on their `schedule:`.
+    #[arg(long)]
+    pub schedule: bool,
 }
 
 /// Arguments of `runs`.

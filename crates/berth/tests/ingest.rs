@@ -269,3 +269,55 @@ fn ingest_summary_runs_docs_and_failures() {
         text(&unknown.stderr)
     );
 }
+
+#[test]
+fn watch_mode_reindexes_when_files_change() {
+    use std::io::BufRead;
+    let dir = stack_dir();
+    std::fs::write(dir.path().join("docs/a.md"), "# A\n\nfirst document").unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args(["ingest", "--watch"])
+        .current_dir(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    // Each step waits for the line that proves the previous one happened (bounded, so a
+    // broken watcher fails the test instead of hanging it).
+    let wait_for = |needle: &str| -> String {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(_) => continue,
+                Err(_) => panic!("no line containing `{needle}` within 60 s"),
+            }
+        }
+    };
+    wait_for("1 added");
+    wait_for("waiting for changes");
+    std::fs::write(dir.path().join("docs/b.md"), "# B\n\nsecond document").unwrap();
+    let line = wait_for("idx:");
+    assert!(
+        line.contains("2 seen · 1 added · 0 changed · 1 unchanged"),
+        "{line}"
+    );
+    std::fs::remove_file(dir.path().join("docs/a.md")).unwrap();
+    let line = wait_for("idx:");
+    assert!(line.contains("1 deleted"), "{line}");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

@@ -7,6 +7,7 @@
 
 mod csv;
 mod docx;
+mod external;
 mod html;
 mod json;
 mod markdown;
@@ -14,6 +15,8 @@ mod pdf;
 mod text;
 
 use crate::document::ParsedDocument;
+
+pub use external::{ExternalKind, ExternalParser};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -229,6 +232,15 @@ pub fn parse_contained(
             ),
         ));
     }
+    // berth's own text parsers run in linear time over at most `max_bytes`, so they run
+    // here under `catch_unwind`; the formats handled by third-party extractors (PDF, DOCX),
+    // which can loop, run on their own thread under a timeout.
+    if !matches!(format, Format::Pdf | Format::Docx) {
+        return std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            parse(format, &raw, options)
+        }))
+        .unwrap_or_else(|panic| Err(crashed(format, panic)));
+    }
     let (tx, rx) = mpsc::channel();
     let opts = options.clone();
     let spawned = std::thread::Builder::new()
@@ -293,6 +305,21 @@ pub(crate) fn rendered_too_large(what: &str, input: usize) -> ParseError {
             "{what} would produce more than {} of text from a {} document",
             human_bytes(rendered_limit(input)),
             human_bytes(input)
+        ),
+    )
+}
+
+fn crashed(format: Format, panic: Box<dyn std::any::Any + Send>) -> ParseError {
+    let why = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_string());
+    ParseError::new(
+        ParseErrorKind::Crashed,
+        format!(
+            "the {} parser crashed on this document: {why}",
+            format.name()
         ),
     )
 }

@@ -109,7 +109,8 @@ impl Source for DirSource {
         let walker = walkdir::WalkDir::new(&self.root)
             .follow_links(true)
             .sort_by_file_name();
-        for item in walker {
+        let mut walker = walker.into_iter();
+        while let Some(item) = walker.next() {
             let item = match item {
                 Ok(i) => i,
                 Err(e) => {
@@ -124,6 +125,20 @@ impl Source for DirSource {
                     )));
                 }
             };
+            // A link (to a file or a directory) is followed only while it stays inside the
+            // root; everything below a directory reached that way is inside too, except
+            // further links, which are checked when met.
+            if item.path_is_symlink() {
+                match item.path().canonicalize() {
+                    Ok(real) if real.starts_with(&self.canonical_root) => {}
+                    _ => {
+                        if item.file_type().is_dir() {
+                            walker.skip_current_dir();
+                        }
+                        continue;
+                    }
+                }
+            }
             if !item.file_type().is_file() {
                 continue;
             }
@@ -137,13 +152,6 @@ impl Source for DirSource {
                 .join("/");
             if !self.wanted(&rel) {
                 continue;
-            }
-            if item.path_is_symlink() || item.depth() > 0 {
-                // Resolve links (of the file or any directory above it) and stay inside.
-                match item.path().canonicalize() {
-                    Ok(real) if real.starts_with(&self.canonical_root) => {}
-                    _ => continue,
-                }
             }
             let meta = item.metadata().map_err(|e| {
                 SourceError::permanent(format!("cannot read {}: {e}", item.path().display()))
@@ -214,6 +222,11 @@ mod tests {
         std::os::unix::fs::symlink(&outside, root.join("link.md")).unwrap();
         #[cfg(unix)]
         std::os::unix::fs::symlink(root.join("a.md"), root.join("inside.md")).unwrap();
+        let outside_dir = dir.path().join("elsewhere");
+        std::fs::create_dir_all(&outside_dir).unwrap();
+        std::fs::write(outside_dir.join("private.md"), "private").unwrap();
+        #[cfg(unix)]
+        std::os::unix::fs::symlink(&outside_dir, root.join("linked-dir")).unwrap();
 
         let all = DirSource::new(&root, &[], &[]).unwrap();
         let paths: Vec<String> = all.list().unwrap().into_iter().map(|e| e.path).collect();

@@ -324,6 +324,7 @@ impl StateStore {
             c.pragma_update(None, "journal_mode", "WAL")?;
             c.pragma_update(None, "synchronous", "NORMAL")?;
             c.pragma_update(None, "foreign_keys", "ON")?;
+            c.pragma_update(None, "cache_size", -64_000)?;
             c.busy_timeout(std::time::Duration::from_secs(10))?;
             c.execute_batch(
                 "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
@@ -517,6 +518,9 @@ impl StateStore {
                     "DELETE FROM chunks WHERE pipeline = ?1 AND document_id = ?2 AND id NOT IN
                         (SELECT value FROM json_each(?3))",
                 )?;
+                let mut has_chunks = tx.prepare_cached(
+                    "SELECT 1 FROM chunks WHERE pipeline = ?1 AND document_id = ?2 LIMIT 1",
+                )?;
                 let mut close_task = tx.prepare_cached(
                     "INSERT INTO tasks (pipeline, document_id, run_id, status, attempts, lease_until_ms,
                         last_error, updated_ms)
@@ -549,15 +553,21 @@ impl StateStore {
                         chunks.len() as i64,
                         now_ms(),
                     ])?;
-                    // Chunks of another fingerprint, or past the new end, are stale.
-                    let keep: Vec<&str> = chunks.iter().map(|c| c.id.as_str()).collect();
-                    stats.chunks_deleted += delete_other_fingerprints.execute(params![
-                        row.pipeline,
-                        row.id,
-                        serde_json::to_string(&keep).unwrap_or_else(|_| "[]".into())
-                    ])? as u64;
-                    stats.chunks_deleted +=
-                        delete_stale.execute(params![row.pipeline, row.id, chunks.len() as i64])? as u64;
+                    // Chunks of another fingerprint, or past the new end, are stale. A
+                    // document seen for the first time (version 1, no chunks yet) has none.
+                    let first_time = matches!(outcome, Outcome::Indexed(_)) && row.version == 1
+                        && !has_chunks.exists(params![row.pipeline, row.id])?;
+                    if !first_time {
+                        let keep: Vec<&str> = chunks.iter().map(|c| c.id.as_str()).collect();
+                        stats.chunks_deleted += delete_other_fingerprints.execute(params![
+                            row.pipeline,
+                            row.id,
+                            serde_json::to_string(&keep).unwrap_or_else(|_| "[]".into())
+                        ])? as u64;
+                        stats.chunks_deleted += delete_stale
+                            .execute(params![row.pipeline, row.id, chunks.len() as i64])?
+                            as u64;
+                    }
                     for c in chunks {
                         upsert_chunk.execute(params![
                             c.id,

@@ -6,6 +6,7 @@ use crate::cli::{IngestArgs, RunsArgs};
 use crate::report::UserError;
 use anyhow::Context as _;
 use berth_deploy::{load, state::StateDir};
+use berth_ingest::continuous::{TriggerSpec, Triggers};
 use berth_ingest::pipeline::Pipeline;
 use berth_ingest::runner::{self, Phase, Progress, RunOptions};
 use berth_ingest::state::{StateLock, StateStore};
@@ -42,42 +43,42 @@ pub(crate) fn run(args: &IngestArgs, catalogs: &[PathBuf]) -> anyhow::Result<Out
         options.concurrency = c.max(1);
     }
     let mut any_failed = false;
-    for name in names {
-        let pipeline =
-            Pipeline::from_plan(&plan, &name, &base).map_err(|e| UserError(e.to_string()))?;
-        let mut display = ProgressDisplay::new(&name);
-        let report = match runner::run(&mut store, &pipeline, &options, &mut |p| display.update(p))
-        {
-            Ok(r) => r,
-            Err(runner::RunError::Source { message, .. }) => {
-                display.finish();
-                eprintln!("berth: {name}: {message}");
-                any_failed = true;
-                continue;
-            }
-            Err(e) => return Err(e).context(format!("running pipeline `{name}`")),
+    for name in &names {
+        any_failed |= run_one(&mut store, &plan, name, &base, &options)?;
+    }
+    if args.watch || args.schedule {
+        let mut spec = TriggerSpec {
+            debounce: std::time::Duration::from_millis(500),
+            ..TriggerSpec::default()
         };
-        display.finish();
-        let c = report.counts;
-        println!(
-            "{name}: {} seen · {} added · {} changed · {} unchanged · {} deleted · {} failed · {} chunks written, {} removed · {:.2} s",
-            c.seen,
-            c.added,
-            c.changed,
-            c.unchanged,
-            c.deleted,
-            c.failed,
-            c.chunks_written,
-            c.chunks_deleted,
-            report.elapsed.as_secs_f64()
-        );
-        for (id, error) in &report.failures {
-            println!("  failed: {id}: {error}");
+        for name in &names {
+            let p = &plan.pipelines[name];
+            if args.schedule
+                && let Some(s) = &p.schedule
+            {
+                spec.schedules.insert(name.clone(), s.clone());
+            }
+            if args.watch
+                && let Some(path) = plan.sources.get(&p.source).and_then(|s| s.path.as_ref())
+            {
+                let dir = base.join(path);
+                if dir.is_dir() {
+                    spec.watched.insert(name.clone(), dir);
+                }
+            }
         }
-        if !report.failures.is_empty() {
-            any_failed = true;
-            println!("  (`berth docs --failed` lists them; `berth docs show ID` shows one)");
+        if spec.schedules.is_empty() && spec.watched.is_empty() {
+            return Err(UserError(
+                "nothing to wait for: no pipeline has a `schedule:` (for --schedule) or a directory source (for --watch)".into(),
+            )
+            .into());
         }
+        let triggers = Triggers::start(spec).map_err(|e| UserError(e.to_string()))?;
+        println!("waiting for changes and schedules (Ctrl-C to stop)");
+        while let Some(name) = triggers.next() {
+            run_one(&mut store, &plan, &name, &base, &options)?;
+        }
+        return Ok(Outcome::Ok);
     }
     if let Some(peak) = berth_deploy::host::peak_memory() {
         println!("peak memory {} MB", peak / (1024 * 1024));
@@ -87,6 +88,48 @@ pub(crate) fn run(args: &IngestArgs, catalogs: &[PathBuf]) -> anyhow::Result<Out
     } else {
         Outcome::Ok
     })
+}
+
+/// Runs one pipeline and prints its summary. Returns whether documents failed.
+fn run_one(
+    store: &mut StateStore,
+    plan: &berth_stack::plan::Plan,
+    name: &str,
+    base: &Path,
+    options: &RunOptions,
+) -> anyhow::Result<bool> {
+    let pipeline = Pipeline::from_plan(plan, name, base).map_err(|e| UserError(e.to_string()))?;
+    let mut display = ProgressDisplay::new(name);
+    let report = match runner::run(store, &pipeline, options, &mut |p| display.update(p)) {
+        Ok(r) => r,
+        Err(runner::RunError::Source { message, .. }) => {
+            display.finish();
+            eprintln!("berth: {name}: {message}");
+            return Ok(true);
+        }
+        Err(e) => return Err(e).context(format!("running pipeline `{name}`")),
+    };
+    display.finish();
+    let c = report.counts;
+    println!(
+        "{name}: {} seen · {} added · {} changed · {} unchanged · {} deleted · {} failed · {} chunks written, {} removed · {:.2} s",
+        c.seen,
+        c.added,
+        c.changed,
+        c.unchanged,
+        c.deleted,
+        c.failed,
+        c.chunks_written,
+        c.chunks_deleted,
+        report.elapsed.as_secs_f64()
+    );
+    for (id, error) in &report.failures {
+        println!("  failed: {id}: {error}");
+    }
+    if !report.failures.is_empty() {
+        println!("  (`berth docs --failed` lists them; `berth docs show ID` shows one)");
+    }
+    Ok(!report.failures.is_empty())
 }
 
 /// Progress bars on a terminal, a few plain lines otherwise.
