@@ -11,12 +11,11 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 
+/// Requests a stand-in received: path and body.
+type Seen = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
+
 /// Serves one JSON answer per request on `path`; records each request's path and body.
-fn stand_in(
-    path: &'static str,
-    answer: String,
-    seen: Arc<Mutex<Vec<(String, Vec<u8>)>>>,
-) -> String {
+fn stand_in(path: &'static str, answer: String, seen: Seen) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     std::thread::spawn(move || {
