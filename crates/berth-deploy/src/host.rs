@@ -52,12 +52,14 @@ pub fn peak_memory() -> Option<u64> {
     Some(kb * 1024)
 }
 
-/// Gathers the environment a stack's plan depends on: listening ports, the values of the
-/// variables its `${env:…}` references name, the recorded ports of `target`.
+/// Gathers the environment a stack's plan depends on: listening ports (when `scan_ports`;
+/// commands to which host ports do not matter skip the scan), the values of the variables
+/// its `${env:…}` references name, the recorded ports of `target`.
 pub fn environment(
     stack: &StackFile,
     target: Option<Target>,
     recorded_ports: BTreeMap<String, u16>,
+    scan_ports: bool,
 ) -> Environment {
     let vars = stack
         .env_references()
@@ -65,7 +67,11 @@ pub fn environment(
         .filter_map(|name| std::env::var(&name).ok().map(|v| (name, v)))
         .collect();
     Environment {
-        listening_ports: listening_ports(),
+        listening_ports: if scan_ports {
+            listening_ports()
+        } else {
+            Default::default()
+        },
         recorded_ports,
         vars,
         target,

@@ -145,11 +145,12 @@ impl Source for DirSource {
             let Ok(rel) = item.path().strip_prefix(&self.root) else {
                 continue;
             };
-            let rel = rel
-                .components()
-                .map(|c| c.as_os_str().to_string_lossy())
-                .collect::<Vec<_>>()
-                .join("/");
+            let rel = if std::path::MAIN_SEPARATOR == '/' {
+                rel.to_string_lossy().into_owned()
+            } else {
+                rel.to_string_lossy()
+                    .replace(std::path::MAIN_SEPARATOR, "/")
+            };
             if !self.wanted(&rel) {
                 continue;
             }

@@ -14,7 +14,8 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 pub(crate) fn run(args: &IngestArgs, catalogs: &[PathBuf]) -> anyhow::Result<Outcome> {
-    let Planned::Ok { plan, state, .. } = load_and_plan(&args.stack.stack, catalogs, None)? else {
+    let Planned::Ok { plan, state, .. } = load_and_plan(&args.stack.stack, catalogs, None, false)?
+    else {
         return Ok(Outcome::Invalid);
     };
     let names: Vec<String> = match &args.pipeline {

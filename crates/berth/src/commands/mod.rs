@@ -21,7 +21,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<Outcome> {
     match cli.command {
         Command::Init(args) => init::run(&args),
         Command::Validate(args) => {
-            let loaded = load_and_plan(&args.stack, &cli.catalogs, None)?;
+            let loaded = load_and_plan(&args.stack, &cli.catalogs, None, true)?;
             match loaded {
                 Planned::Ok {
                     plan,
@@ -95,10 +95,13 @@ pub(crate) fn catalog(
     Ok((catalog, diags))
 }
 
+/// Reads and resolves a stack. `ports`: whether host ports matter (they are chosen
+/// against the ports in use on this machine, which costs a scan).
 pub(crate) fn load_and_plan(
     path: &Path,
     catalogs: &[PathBuf],
     target: Option<TargetArg>,
+    ports: bool,
 ) -> anyhow::Result<Planned> {
     let stack_path = load::stack_path(path);
     if !stack_path.exists() {
@@ -141,7 +144,7 @@ pub(crate) fn load_and_plan(
     let recorded = state
         .recorded_ports(effective)
         .with_context(|| format!("reading the state of stack `{}`", stack.stack.value))?;
-    let env = host::environment(&stack, target, recorded);
+    let env = host::environment(&stack, target, recorded, ports);
     match berth_stack::resolve(&stack, &catalog, &env) {
         Ok(resolved) if !diags.has_errors() => {
             diags.extend(resolved.warnings);

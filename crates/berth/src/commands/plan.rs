@@ -15,7 +15,7 @@ pub(crate) fn run(args: &PlanArgs, catalogs: &[PathBuf]) -> anyhow::Result<Outco
         warnings,
         sources,
         ..
-    } = load_and_plan(&args.stack.stack, catalogs, args.target)?
+    } = load_and_plan(&args.stack.stack, catalogs, args.target, true)?
     else {
         return Ok(Outcome::Invalid);
     };
