@@ -50,7 +50,7 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct StackOption {
     /// The stack file, or a directory holding `berth.yaml`.
-    #[arg(long = "stack", short = 's', default_value = ".")]
+    #[arg(long = "stack", short = 's', default_value = ".", global = true)]
     pub stack: PathBuf,
 }
 

@@ -95,7 +95,13 @@ pub fn resolve(
     };
     let mut diags = cx.diags;
     if diags.has_errors() || findings.iter().any(|f| f.0.severity == Severity::Error) {
-        diags.0.extend(findings.iter().map(as_diagnostic));
+        // Information is for plans; with errors to fix, it would only be noise.
+        diags.0.extend(
+            findings
+                .iter()
+                .filter(|f| f.0.severity >= Severity::Warning)
+                .map(as_diagnostic),
+        );
         return Err(diags.sorted());
     }
     let warnings = Diagnostics(
