@@ -25,7 +25,7 @@ use crate::state::{
     StateStore, now_ms,
 };
 use berth_stack::stack::Acl;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -170,27 +170,43 @@ pub fn run(
             });
         }
     };
-    let known = store.documents(&pipeline.name)?;
+    // What is known of each document, cheaply: the full rows are read only for the
+    // documents that will be processed.
+    let known = store.revisions(&pipeline.name)?;
     counts.seen = listing.len() as u64;
 
-    let mut jobs = Vec::new();
-    let mut listed = BTreeSet::new();
+    let mut candidates = Vec::new();
+    let mut listed = HashSet::with_capacity(listing.len());
     for entry in &listing {
         let id = document_id(&pipeline.source_name, &entry.path);
-        let previous = known.get(&id);
-        listed.insert(id);
-        let settled = previous.is_some_and(|d| {
-            d.status != DocStatus::Pending
-                && d.fingerprint.as_deref() == Some(pipeline.fingerprint.as_str())
+        let settled = known.get(&id).is_some_and(|k| {
+            k.status != DocStatus::Pending
+                && k.fingerprint.as_deref() == Some(pipeline.fingerprint.as_str())
                 && !entry.revision.is_empty()
-                && d.revision.as_deref() == Some(entry.revision.as_str())
+                && k.revision.as_deref() == Some(entry.revision.as_str())
         });
         if settled {
             counts.unchanged += 1;
         } else {
-            jobs.push(Job::Process { entry, previous });
+            candidates.push((entry, known.contains_key(&id).then(|| id.clone())));
         }
+        listed.insert(id);
     }
+    let mut previous_rows = Vec::with_capacity(candidates.len());
+    for (_, id) in &candidates {
+        previous_rows.push(match id {
+            Some(id) => store.document(&pipeline.name, id)?,
+            None => None,
+        });
+    }
+    let jobs: Vec<Job<'_>> = candidates
+        .iter()
+        .zip(&previous_rows)
+        .map(|((entry, _), previous)| Job::Process {
+            entry,
+            previous: previous.as_ref(),
+        })
+        .collect();
 
     let to_process = jobs.len() as u64;
     let mut processed = 0u64;
@@ -299,11 +315,12 @@ pub fn run(
         processed,
         counts,
     });
-    let gone: Vec<String> = known
+    let mut gone: Vec<String> = known
         .keys()
         .filter(|id| !listed.contains(*id))
         .cloned()
         .collect();
+    gone.sort();
     if !gone.is_empty() {
         counts.chunks_deleted += store.delete_documents(&pipeline.name, &gone)?;
         counts.deleted = gone.len() as u64;

@@ -106,9 +106,8 @@ impl Source for DirSource {
             }]);
         }
         let mut out = Vec::new();
-        let walker = walkdir::WalkDir::new(&self.root)
-            .follow_links(true)
-            .sort_by_file_name();
+        // Sorted once at the end, not directory by directory.
+        let walker = walkdir::WalkDir::new(&self.root).follow_links(true);
         let mut walker = walker.into_iter();
         while let Some(item) = walker.next() {
             let item = match item {

@@ -144,6 +144,17 @@ pub struct DocumentRow {
     pub updated_ms: i64,
 }
 
+/// The part of a document's row that decides whether it changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Known {
+    /// Revision when last seen.
+    pub revision: Option<String>,
+    /// Status.
+    pub status: DocStatus,
+    /// Fingerprint it was indexed with.
+    pub fingerprint: Option<String>,
+}
+
 /// A chunk to write.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChunkRecord {
@@ -413,6 +424,30 @@ impl StateStore {
             ))?;
             let rows = stmt.query_map(params![pipeline], doc_from_row)?;
             rows.map(|r| r.map(|d| (d.id.clone(), d))).collect()
+        })
+    }
+
+    /// What a run needs to decide whether a document changed, for every document of a
+    /// pipeline: revision, status and fingerprint, by id.
+    pub fn revisions(
+        &mut self,
+        pipeline: &str,
+    ) -> Result<std::collections::HashMap<String, Known>> {
+        self.sql(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT id, revision, status, fingerprint FROM documents WHERE pipeline = ?1",
+            )?;
+            let rows = stmt.query_map(params![pipeline], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    Known {
+                        revision: r.get(1)?,
+                        status: DocStatus::parse(&r.get::<_, String>(2)?),
+                        fingerprint: r.get(3)?,
+                    },
+                ))
+            })?;
+            rows.collect()
         })
     }
 
