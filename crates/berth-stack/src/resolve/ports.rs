@@ -146,6 +146,21 @@ pub(super) fn allocate(cx: &mut Cx<'_>, instances: &mut BTreeMap<String, Instanc
                 .spec
                 .and_then(|s| s.ports.get(pname))
                 .map(|p| (p.value, p.span));
+            if inst.external.is_some()
+                && let Some((_, span)) = pinned
+            {
+                cx.finding(
+                    Severity::Warning,
+                    "host-port-ignored",
+                    Some(&inst.name),
+                    span,
+                    format!(
+                        "host port of `{}/{pname}` is ignored: the component runs elsewhere (`url:`)",
+                        inst.name
+                    ),
+                    Some("remove the pin, or the `url:` if berth should run it".to_string()),
+                );
+            }
             let wanted = match cx.target {
                 Target::Local => inst.external.is_none(),
                 Target::Compose => port.edge || expose || pinned.is_some(),

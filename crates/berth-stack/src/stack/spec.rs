@@ -125,7 +125,8 @@ pub struct RouteSpec {
     /// The provider's API key: a `${secret:NAME}` reference, never a value.
     #[serde(default)]
     pub api_key: Option<Spanned<String>>,
-    /// Share of traffic among routes of equal priority (default 1).
+    /// Relative share of traffic when a route has several replicas to balance over
+    /// (default 1); routes themselves are tried strictly in order.
     #[serde(default)]
     pub weight: Option<Spanned<u32>>,
 }
