@@ -25,7 +25,7 @@ use crate::state::{
     StateStore, now_ms,
 };
 use berth_stack::stack::Acl;
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -119,12 +119,10 @@ pub enum RunError {
     State(#[from] StateError),
 }
 
-enum Job<'a> {
-    /// A document to read and (if its content changed) index.
-    Process {
-        entry: &'a Entry,
-        previous: Option<&'a DocumentRow>,
-    },
+/// A document to read and (if its content changed) index.
+struct Job<'a> {
+    entry: &'a Entry,
+    previous: Option<&'a DocumentRow>,
 }
 
 enum Done {
@@ -202,7 +200,7 @@ pub fn run(
     let jobs: Vec<Job<'_>> = candidates
         .iter()
         .zip(&previous_rows)
-        .map(|((entry, _), previous)| Job::Process {
+        .map(|((entry, _), previous)| Job {
             entry,
             previous: previous.as_ref(),
         })
@@ -237,7 +235,7 @@ pub fn run(
                 .spawn_scoped(scope, move || {
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(Job::Process { entry, previous }) = jobs.get(i) else {
+                        let Some(Job { entry, previous }) = jobs.get(i) else {
                             break;
                         };
                         let done = process(pipeline, entry, *previous, options);
@@ -539,21 +537,4 @@ fn records(
             byte_end: d.range.end as i64,
         })
         .collect()
-}
-
-/// Documents of a pipeline by status, for summaries.
-pub fn status_counts(
-    store: &mut StateStore,
-    pipeline: &str,
-) -> Result<BTreeMap<String, u64>, StateError> {
-    let mut out = BTreeMap::new();
-    for d in store.documents(pipeline)?.values() {
-        let key = match d.status {
-            DocStatus::Pending => "pending",
-            DocStatus::Done => "done",
-            DocStatus::Failed => "failed",
-        };
-        *out.entry(key.to_string()).or_insert(0) += 1;
-    }
-    Ok(out)
 }

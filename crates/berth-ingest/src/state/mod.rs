@@ -732,28 +732,6 @@ impl StateStore {
         })
     }
 
-    /// Marks a task as running under a lease, counting the attempt.
-    pub fn lease_task(
-        &mut self,
-        pipeline: &str,
-        document_id: &str,
-        run_id: i64,
-        lease_ms: i64,
-    ) -> Result<i64> {
-        self.sql(|c| {
-            c.query_row(
-                "INSERT INTO tasks (pipeline, document_id, run_id, status, attempts, lease_until_ms, updated_ms)
-                 VALUES (?1, ?2, ?3, 'running', 1, ?4, ?5)
-                 ON CONFLICT (pipeline, document_id) DO UPDATE SET run_id = excluded.run_id,
-                    status = 'running', attempts = tasks.attempts + 1,
-                    lease_until_ms = excluded.lease_until_ms, updated_ms = excluded.updated_ms
-                 RETURNING attempts",
-                params![pipeline, document_id, run_id, now_ms() + lease_ms, now_ms()],
-                |r| r.get(0),
-            )
-        })
-    }
-
     /// The most recent runs, newest first.
     pub fn runs(&mut self, limit: usize) -> Result<Vec<RunRow>> {
         self.sql(|c| {
