@@ -146,42 +146,33 @@ pub(super) fn allocate(cx: &mut Cx<'_>, instances: &mut BTreeMap<String, Instanc
                 .spec
                 .and_then(|s| s.ports.get(pname))
                 .map(|p| (p.value, p.span));
-            if inst.external.is_some()
-                && let Some((_, span)) = pinned
-            {
-                cx.finding(
-                    Severity::Warning,
-                    "host-port-ignored",
-                    Some(&inst.name),
-                    span,
-                    format!(
-                        "host port of `{}/{pname}` is ignored: the component runs elsewhere (`url:`)",
-                        inst.name
-                    ),
-                    Some("remove the pin, or the `url:` if berth should run it".to_string()),
-                );
-            }
             let wanted = match cx.target {
                 Target::Local => inst.external.is_none(),
                 Target::Compose => port.edge || expose || pinned.is_some(),
                 Target::Kubernetes => false,
             };
-            if cx.target == Target::Kubernetes
-                && let Some((_, span)) = pinned
-            {
+            // A pin nothing will honour: say why, once.
+            let ignored = if inst.external.is_some() {
+                Some((
+                    ": the component runs elsewhere (`url:`)",
+                    "remove the pin, or the `url:` if berth should run it",
+                ))
+            } else if cx.target == Target::Kubernetes {
+                Some((
+                    " on the kubernetes target",
+                    "reach it through its Service, an Ingress or `kubectl port-forward`",
+                ))
+            } else {
+                None
+            };
+            if let (Some((_, span)), Some((why, help))) = (pinned, ignored) {
                 cx.finding(
                     Severity::Warning,
                     "host-port-ignored",
                     Some(&inst.name),
                     span,
-                    format!(
-                        "host port of `{}/{pname}` is ignored on the kubernetes target",
-                        inst.name
-                    ),
-                    Some(
-                        "reach it through its Service, an Ingress or `kubectl port-forward`"
-                            .to_string(),
-                    ),
+                    format!("host port of `{}/{pname}` is ignored{why}", inst.name),
+                    Some(help.to_string()),
                 );
             }
             if wanted {
