@@ -1,0 +1,6 @@
+//! Embedding providers, one module each.
+
+pub mod builtin;
+pub mod http;
+pub mod openai;
+pub mod tei;
