@@ -5,7 +5,8 @@ use crate::chunkers::{self, Chunker};
 use crate::parsers::{ExternalKind, ExternalParser, ParseOptions};
 use crate::sources::{self, Source, SourceError, UrlLimits};
 use crate::tokenize::{HfTokenizer, Tokenizer, WordTokenizer};
-use berth_stack::plan::{Plan, PlannedPipeline, PlannedRoute};
+use berth_models::{BuiltinOptions, Embedder, HttpOptions, embedder_for};
+use berth_stack::plan::{Plan, PlannedPipeline};
 use berth_stack::stack::Acl;
 use std::path::Path;
 use std::sync::Arc;
@@ -31,6 +32,8 @@ pub struct Pipeline {
     pub external_parser: Option<ExternalParser>,
     /// The chunker.
     pub chunker: Box<dyn Chunker>,
+    /// The embedder of the pipeline's `embed` model (none: keyword search only).
+    pub embedder: Option<Arc<dyn Embedder>>,
     /// Everything that changes the chunks, hashed: parser, chunker settings, tokenizer,
     /// embedding model, code version.
     pub fingerprint: String,
@@ -42,6 +45,10 @@ impl std::fmt::Debug for Pipeline {
             .field("name", &self.name)
             .field("source", &self.source_name)
             .field("fingerprint", &self.fingerprint)
+            .field(
+                "embedder",
+                &self.embedder.as_ref().map(|e| e.model().to_string()),
+            )
             .finish()
     }
 }
@@ -65,6 +72,14 @@ pub enum PipelineError {
     /// Its tokenizer cannot be loaded.
     #[error("pipeline `{pipeline}`: {message}")]
     Tokenizer {
+        /// The pipeline.
+        pipeline: String,
+        /// Why.
+        message: String,
+    },
+    /// Its embedding model cannot be used.
+    #[error("pipeline `{pipeline}`: {message}")]
+    Embedder {
         /// The pipeline.
         pipeline: String,
         /// Why.
@@ -155,23 +170,22 @@ impl Pipeline {
             })?),
         };
         let parse = ParseOptions::default();
-        // The embedding model is identified by the upstream models its routes serve.
-        let embed_model = planned.embed.as_ref().map(|m| {
-            let upstream: Vec<Option<String>> = plan
-                .models
-                .get(m)
-                .map(|routes| {
-                    routes
-                        .iter()
-                        .map(|r| match r {
-                            PlannedRoute::Component { model, .. } => model.clone(),
-                            PlannedRoute::Provider { model, .. } => Some(model.clone()),
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            (m.clone(), upstream)
-        });
+        // The embedding model is identified by where its vectors come from.
+        let (embedder, embed_model) = match &planned.embed {
+            None => (None, None),
+            Some(model) => {
+                let embed_error = |message: String| PipelineError::Embedder {
+                    pipeline: name.to_string(),
+                    message,
+                };
+                let choice =
+                    embedder_for(plan, model, base).map_err(|e| embed_error(e.to_string()))?;
+                let embedder = choice
+                    .build(&HttpOptions::default(), &BuiltinOptions::default())
+                    .map_err(|e| embed_error(format!("model `{model}`: {e}")))?;
+                (Some(Arc::from(embedder)), Some(choice.identity()))
+            }
+        };
         let fingerprint = {
             let basis = serde_json::json!({
                 "code": INGEST_CODE_VERSION,
@@ -192,6 +206,7 @@ impl Pipeline {
             parse,
             external_parser,
             chunker: chunkers::build(&planned.chunk, tokenizer),
+            embedder,
             fingerprint,
         })
     }

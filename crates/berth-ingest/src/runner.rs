@@ -24,6 +24,7 @@ use crate::state::{
     ChunkRecord, DocStatus, DocumentRow, IndexedDocument, Outcome, RunCounts, StateError,
     StateStore, now_ms,
 };
+use berth_models::Embedder;
 use berth_stack::stack::Acl;
 use std::collections::{BTreeSet, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -211,6 +212,10 @@ pub fn run(
     let mut failures = Vec::new();
     let mut batch: Vec<Outcome> = Vec::new();
     let mut batch_bytes = 0usize;
+    let mut batch_chunks = 0usize;
+    // Whether each outcome of the batch is a new document (for the counts, should its
+    // embedding fail).
+    let mut batch_added: Vec<bool> = Vec::new();
     let mut touched: Vec<(String, String)> = Vec::new();
     progress(&Progress {
         phase: Phase::Processing,
@@ -265,6 +270,8 @@ pub fn run(
                         counts.changed += 1;
                     }
                     batch_bytes += doc.chunks.iter().map(|c| c.text.len()).sum::<usize>();
+                    batch_chunks += doc.chunks.len();
+                    batch_added.push(added);
                     batch.push(Outcome::Indexed(*doc));
                 }
                 Done::Touched { id, revision } => {
@@ -274,15 +281,33 @@ pub fn run(
                 Done::Failed { row } => {
                     counts.failed += 1;
                     failures.push((row.id.clone(), row.last_error.clone().unwrap_or_default()));
+                    batch_added.push(false);
                     batch.push(Outcome::Failed(*row));
                 }
             }
-            if batch.len() >= options.batch_documents || batch_bytes >= options.batch_bytes {
+            // With an embedder, commits are smaller: embedding is the slow step, and each
+            // commit is a point of progress that a crash does not lose.
+            let chunks_full = pipeline.embedder.is_some() && batch_chunks >= EMBED_BATCH_CHUNKS;
+            if batch.len() >= options.batch_documents
+                || batch_bytes >= options.batch_bytes
+                || chunks_full
+            {
+                if let Some(embedder) = &pipeline.embedder {
+                    embed(
+                        &**embedder,
+                        &mut batch,
+                        &batch_added,
+                        &mut counts,
+                        &mut failures,
+                    );
+                }
                 let stats = store.commit(run_id, &batch)?;
                 counts.chunks_written += stats.chunks_written;
                 counts.chunks_deleted += stats.chunks_deleted;
                 batch.clear();
+                batch_added.clear();
                 batch_bytes = 0;
+                batch_chunks = 0;
                 store.update_run(run_id, &counts, "running", None)?;
             }
             progress(&Progress {
@@ -299,6 +324,15 @@ pub fn run(
         return Err(e.into());
     }
     if !batch.is_empty() {
+        if let Some(embedder) = &pipeline.embedder {
+            embed(
+                &**embedder,
+                &mut batch,
+                &batch_added,
+                &mut counts,
+                &mut failures,
+            );
+        }
         let stats = store.commit(run_id, &batch)?;
         counts.chunks_written += stats.chunks_written;
         counts.chunks_deleted += stats.chunks_deleted;
@@ -340,6 +374,89 @@ pub fn run(
         elapsed: started.elapsed(),
         failures,
     })
+}
+
+/// Chunks embedded and committed together, at most (when the pipeline embeds).
+const EMBED_BATCH_CHUNKS: usize = 512;
+
+/// Embeds the chunks of the batch's indexed documents. A document whose chunks cannot be
+/// embedded is dead-lettered with the error (its old chunks go too), so a broken model
+/// shows in `berth docs --failed` instead of leaving chunks without vectors. When the
+/// whole batch fails for a transient reason (server down), every document takes that
+/// error at once; otherwise documents are embedded one by one to find the bad ones.
+fn embed(
+    embedder: &dyn Embedder,
+    batch: &mut [Outcome],
+    added: &[bool],
+    counts: &mut RunCounts,
+    failures: &mut Vec<(String, String)>,
+) {
+    let texts: Vec<&str> = batch
+        .iter()
+        .filter_map(|o| match o {
+            Outcome::Indexed(d) => Some(d.chunks.iter().map(|c| c.text.as_str())),
+            Outcome::Failed(_) => None,
+        })
+        .flatten()
+        .collect();
+    if texts.is_empty() {
+        return;
+    }
+    let all = embedder.embed(&texts);
+    let per_document: Vec<Result<Vec<Vec<f32>>, String>> = match all {
+        Ok(vectors) => {
+            let mut vectors = vectors.into_iter();
+            batch
+                .iter()
+                .map(|o| match o {
+                    Outcome::Indexed(d) => Ok(vectors.by_ref().take(d.chunks.len()).collect()),
+                    Outcome::Failed(_) => Ok(Vec::new()),
+                })
+                .collect()
+        }
+        Err(e) if e.is_transient() => batch.iter().map(|_| Err(e.to_string())).collect(),
+        Err(_) => batch
+            .iter()
+            .map(|o| match o {
+                Outcome::Indexed(d) => {
+                    let texts: Vec<&str> = d.chunks.iter().map(|c| c.text.as_str()).collect();
+                    embedder.embed(&texts).map_err(|e| e.to_string())
+                }
+                Outcome::Failed(_) => Ok(Vec::new()),
+            })
+            .collect(),
+    };
+    for ((outcome, result), &was_added) in batch.iter_mut().zip(per_document).zip(added) {
+        let Outcome::Indexed(doc) = outcome else {
+            continue;
+        };
+        match result {
+            Ok(vectors) if vectors.len() == doc.chunks.len() => {
+                for (chunk, v) in doc.chunks.iter_mut().zip(vectors) {
+                    chunk.embedding = Some(v);
+                }
+            }
+            result => {
+                let message = match result {
+                    Err(message) => message,
+                    Ok(_) => "the embedder returned fewer vectors than chunks".to_string(),
+                };
+                if was_added {
+                    counts.added -= 1;
+                } else {
+                    counts.changed -= 1;
+                }
+                counts.failed += 1;
+                let mut row = doc.row.clone();
+                row.status = DocStatus::Failed;
+                row.error_kind = Some("embed".into());
+                row.last_error = Some(format!("embedding with `{}`: {message}", embedder.model()));
+                row.chunks = 0;
+                failures.push((row.id.clone(), row.last_error.clone().unwrap_or_default()));
+                *outcome = Outcome::Failed(row);
+            }
+        }
+    }
 }
 
 /// A document's id: its source and path.
@@ -424,7 +541,12 @@ fn process(
             let same_content = prev.content_hash.as_deref() == Some(hash.as_str());
             let same_fingerprint =
                 prev.fingerprint.as_deref() == Some(pipeline.fingerprint.as_str());
-            if same_content && same_fingerprint && prev.status != DocStatus::Pending {
+            let settled = match prev.status {
+                DocStatus::Pending => false,
+                DocStatus::Failed => prev.error_kind.as_deref() != Some("embed"),
+                DocStatus::Done => true,
+            };
+            if same_content && same_fingerprint && settled {
                 return Done::Touched { id, revision };
             }
         }
@@ -535,6 +657,7 @@ fn records(
             page_end: d.page_end.map(i64::from),
             byte_start: d.range.start as i64,
             byte_end: d.range.end as i64,
+            embedding: None,
         })
         .collect()
 }

@@ -156,7 +156,7 @@ pub struct Known {
 }
 
 /// A chunk to write.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChunkRecord {
     /// Deterministic id.
     pub id: String,
@@ -176,6 +176,9 @@ pub struct ChunkRecord {
     pub byte_start: i64,
     /// End of the byte range.
     pub byte_end: i64,
+    /// Its vector, when the pipeline embeds.
+    #[serde(skip)]
+    pub embedding: Option<Vec<f32>>,
 }
 
 /// The new state of one indexed document.
@@ -270,6 +273,18 @@ impl std::fmt::Debug for StateStore {
             .field("path", &self.path)
             .finish()
     }
+}
+
+/// A vector as stored: little-endian f32s.
+fn encode_vector(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+/// A stored vector; trailing bytes that do not make a whole f32 are ignored.
+fn decode_vector(b: &[u8]) -> Vec<f32> {
+    b.chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
 }
 
 fn json_list(v: &[String]) -> String {
@@ -435,7 +450,13 @@ impl StateStore {
     ) -> Result<std::collections::HashMap<String, Known>> {
         self.sql(|c| {
             let mut stmt = c.prepare_cached(
-                "SELECT id, revision, status, fingerprint FROM documents WHERE pipeline = ?1",
+                // A document the embedding model failed is not at fault: it reads as
+                // pending, so the next run tries it again.
+                "SELECT id, revision,
+                        CASE WHEN status = 'failed' AND error_kind = 'embed' THEN 'pending'
+                             ELSE status END,
+                        fingerprint
+                 FROM documents WHERE pipeline = ?1",
             )?;
             let rows = stmt.query_map(params![pipeline], |r| {
                 Ok((
@@ -485,7 +506,8 @@ impl StateStore {
     pub fn chunks_of(&mut self, pipeline: &str, document_id: &str) -> Result<Vec<ChunkRecord>> {
         self.sql(|c| {
             let mut stmt = c.prepare_cached(
-                "SELECT id, ordinal, text, context, heading_path, page_start, page_end, byte_start, byte_end
+                "SELECT id, ordinal, text, context, heading_path, page_start, page_end, byte_start, byte_end,
+                        embedding
                  FROM chunks WHERE pipeline = ?1 AND document_id = ?2 ORDER BY ordinal",
             )?;
             let rows = stmt.query_map(params![pipeline, document_id], |r| {
@@ -499,6 +521,7 @@ impl StateStore {
                     page_end: r.get(6)?,
                     byte_start: r.get(7)?,
                     byte_end: r.get(8)?,
+                    embedding: r.get::<_, Option<Vec<u8>>>(9)?.map(|b| decode_vector(&b)),
                 })
             })?;
             rows.collect()
@@ -540,14 +563,14 @@ impl StateStore {
                 )?;
                 let mut upsert_chunk = tx.prepare_cached(
                     "INSERT INTO chunks (id, pipeline, document_id, ordinal, text, context, heading_path,
-                        page_start, page_end, byte_start, byte_end, acl_users, acl_groups)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+                        page_start, page_end, byte_start, byte_end, acl_users, acl_groups, embedding)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
                      ON CONFLICT (id) DO UPDATE SET
                         text = excluded.text, context = excluded.context,
                         heading_path = excluded.heading_path, page_start = excluded.page_start,
                         page_end = excluded.page_end, byte_start = excluded.byte_start,
                         byte_end = excluded.byte_end, acl_users = excluded.acl_users,
-                        acl_groups = excluded.acl_groups",
+                        acl_groups = excluded.acl_groups, embedding = excluded.embedding",
                 )?;
                 let mut delete_other_fingerprints = tx.prepare_cached(
                     "DELETE FROM chunks WHERE pipeline = ?1 AND document_id = ?2 AND id NOT IN
@@ -618,6 +641,7 @@ impl StateStore {
                             c.byte_end,
                             json_list(&row.acl_users),
                             json_list(&row.acl_groups),
+                            c.embedding.as_deref().map(encode_vector),
                         ])?;
                         stats.chunks_written += 1;
                     }
@@ -865,13 +889,14 @@ mod tests {
             page_end: None,
             byte_start: 0,
             byte_end: text.len() as i64,
+            embedding: None,
         }
     }
 
     #[test]
     fn commits_replace_chunks_and_keep_the_index_in_step() {
         let mut s = StateStore::open_in_memory().unwrap();
-        assert_eq!(s.schema_version().unwrap(), 1);
+        assert_eq!(s.schema_version().unwrap(), schema::MIGRATIONS.len() as i64);
         let run = s.start_run("p").unwrap();
         let doc = IndexedDocument {
             row: row("a"),

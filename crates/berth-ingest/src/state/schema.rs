@@ -93,4 +93,9 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (pipeline, document_id)
     );
     "#,
+    // 2: chunk vectors (little-endian f32), kept so derived indexes rebuild without
+    // embedding again.
+    r#"
+    ALTER TABLE chunks ADD COLUMN embedding BLOB;
+    "#,
 ];
