@@ -6,12 +6,19 @@
 //!   module per format, each run contained on a worker thread.
 //! - [`chunkers`]: parsed document → chunks (byte ranges of its text), one module per
 //!   strategy, sizes in tokens of a [`tokenize::Tokenizer`].
+//! - [`runner`]: one incremental, crash-safe run of a [`pipeline::Pipeline`]: list,
+//!   compare, parse, chunk, embed (through a `berth-models` embedder), commit to the
+//!   [`state`] store.
+//! - [`index`]: keeps the pipeline's `berth-index` retrieval index in step with the state
+//!   store, rebuilding it when needed.
 //!
-//! This crate does not embed or search; those are `berth-models` and `berth-index`.
+//! This crate does not run models or answer searches itself; `berth-models` embeds and
+//! `berth-index` searches.
 
 pub mod chunkers;
 pub mod continuous;
 pub mod document;
+pub mod index;
 pub mod metrics;
 pub mod parsers;
 pub mod pipeline;

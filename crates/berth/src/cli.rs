@@ -44,6 +44,11 @@ pub enum Command {
     Runs(RunsArgs),
     /// Show ingested documents, their chunks and their errors.
     Docs(DocsArgs),
+    /// Search a pipeline's index as a user, by keywords, meaning or both.
+    Search(SearchArgs),
+    /// Manage retrieval indexes.
+    #[command(subcommand)]
+    Index(IndexCommand),
 }
 
 /// Where the stack is, for commands whose positional argument is something else.
@@ -111,6 +116,55 @@ pub struct DocsArgs {
 }
 
 /// `docs` subcommands.
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    /// What to look for.
+    pub query: String,
+    #[command(flatten)]
+    pub stack: StackOption,
+    /// The pipeline whose index to search (needed when the stack has several).
+    #[arg(long)]
+    pub pipeline: Option<String>,
+    /// Search as this user: only chunks public or granted to them are returned.
+    #[arg(long = "as", value_name = "USER")]
+    pub user: Option<String>,
+    /// The user's groups, comma-separated.
+    #[arg(long, value_delimiter = ',', value_name = "GROUP,...")]
+    pub groups: Vec<String>,
+    /// How to rank: keywords (bm25), meaning (dense) or both fused (hybrid; the default
+    /// when the pipeline embeds, else bm25).
+    #[arg(long, value_enum)]
+    pub mode: Option<ModeArg>,
+    /// How many results.
+    #[arg(short = 'k', long = "top", default_value_t = 5)]
+    pub k: usize,
+    /// Print JSON (hits with scores, ranks, document, headings, pages and text).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Ranking modes of `berth search`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ModeArg {
+    /// BM25 keyword ranking.
+    Bm25,
+    /// Vector similarity.
+    Dense,
+    /// Both, fused by reciprocal rank.
+    Hybrid,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IndexCommand {
+    /// Rebuild pipelines' indexes from the state store (no parsing or embedding).
+    Rebuild {
+        /// Only this pipeline.
+        pipeline: Option<String>,
+        #[command(flatten)]
+        stack: StackOption,
+    },
+}
+
 #[derive(Debug, Subcommand)]
 pub enum DocsCommand {
     /// One document: its state, its chunks and where they were written, its error.

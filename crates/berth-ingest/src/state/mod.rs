@@ -528,6 +528,35 @@ impl StateStore {
         })
     }
 
+    /// What a derived index must hold for each indexed (done) document of a pipeline: a
+    /// stamp that changes whenever its chunks, vectors or principals may have changed.
+    pub fn index_stamps(&mut self, pipeline: &str) -> Result<BTreeMap<String, String>> {
+        self.sql(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT id, version || ':' || IFNULL(content_hash, '') || ':' ||
+                        IFNULL(fingerprint, '') || ':' || chunks || ':' || acl_users || ':' ||
+                        acl_groups
+                 FROM documents WHERE pipeline = ?1 AND status = 'done'",
+            )?;
+            let rows = stmt.query_map(params![pipeline], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            rows.collect()
+        })
+    }
+
+    /// The length of the pipeline's stored vectors (none stored: `None`).
+    pub fn vector_dimension(&mut self, pipeline: &str) -> Result<Option<usize>> {
+        self.sql(|c| {
+            c.query_row(
+                "SELECT length(embedding) / 4 FROM chunks
+                 WHERE pipeline = ?1 AND embedding IS NOT NULL LIMIT 1",
+                params![pipeline],
+                |r| r.get::<_, i64>(0),
+            )
+            .optional()
+            .map(|d| d.map(|d| d as usize))
+        })
+    }
+
     /// Every chunk id of a pipeline, sorted (for comparisons and rebuilds).
     pub fn chunk_ids(&mut self, pipeline: &str) -> Result<Vec<String>> {
         self.sql(|c| {

@@ -45,7 +45,7 @@ pub(crate) fn run(args: &IngestArgs, catalogs: &[PathBuf]) -> anyhow::Result<Out
     }
     let mut any_failed = false;
     for name in &names {
-        any_failed |= run_one(&mut store, &plan, name, &base, &options)?;
+        any_failed |= run_one(&mut store, &plan, name, &base, state.path(), &options)?;
     }
     if args.watch || args.schedule {
         let mut spec = TriggerSpec {
@@ -77,7 +77,7 @@ pub(crate) fn run(args: &IngestArgs, catalogs: &[PathBuf]) -> anyhow::Result<Out
         let triggers = Triggers::start(spec).map_err(|e| UserError(e.to_string()))?;
         println!("waiting for changes and schedules (Ctrl-C to stop)");
         while let Some(name) = triggers.next() {
-            run_one(&mut store, &plan, &name, &base, &options)?;
+            run_one(&mut store, &plan, &name, &base, state.path(), &options)?;
         }
         return Ok(Outcome::Ok);
     }
@@ -97,6 +97,7 @@ fn run_one(
     plan: &berth_stack::plan::Plan,
     name: &str,
     base: &Path,
+    state_dir: &Path,
     options: &RunOptions,
 ) -> anyhow::Result<bool> {
     let pipeline = Pipeline::from_plan(plan, name, base).map_err(|e| UserError(e.to_string()))?;
@@ -130,6 +131,8 @@ fn run_one(
     if !report.failures.is_empty() {
         println!("  (`berth docs --failed` lists them; `berth docs show ID` shows one)");
     }
+    let model = pipeline.embedder.as_ref().map(|e| e.model().to_string());
+    super::search::sync_after_run(store, state_dir, name, model.as_deref())?;
     Ok(!report.failures.is_empty())
 }
 

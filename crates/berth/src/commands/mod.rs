@@ -5,6 +5,7 @@ mod docs;
 mod ingest;
 mod init;
 mod plan;
+mod search;
 
 use crate::Outcome;
 use crate::cli::{Cli, Command, TargetArg};
@@ -56,6 +57,8 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Ingest(args) => ingest::run(&args, &cli.catalogs),
         Command::Runs(args) => ingest::runs(&args),
         Command::Docs(args) => docs::run(&args),
+        Command::Search(args) => search::run(&args, &cli.catalogs),
+        Command::Index(cmd) => search::index(&cmd, &cli.catalogs),
     }
 }
 

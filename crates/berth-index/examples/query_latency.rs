@@ -1,0 +1,301 @@
+//! Query latency of the embedded index on a synthetic corpus.
+//!
+//! Builds an index of `--chunks N` chunks (default 100,000) of Zipf-distributed pseudo-words
+//! (a vocabulary of 30,000, 60 to 200 words per chunk) with random unit vectors of
+//! `--dim D` components (default 384), about 20% of them restricted to random groups, then
+//! times `--queries Q` queries (default 1,000, k = 10) per mode, as an anonymous caller and
+//! as a caller with three groups. The query vector is given, so embedding is not timed.
+//! Prints a Markdown table.
+//!
+//! ```text
+//! cargo run --release -p berth-index --example query_latency -- --chunks 100000 --dim 384
+//! ```
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use berth_index::{
+    Acl, EmbeddedIndex, Filter, IndexChunk, Mode, Principal, Retriever, SearchRequest, VectorStore,
+};
+
+const VOCABULARY: usize = 30_000;
+const GROUPS: usize = 50;
+const CHUNKS_PER_DOCUMENT: usize = 10;
+const K: usize = 10;
+
+/// splitmix64.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    fn uniform(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+    fn gaussian(&mut self) -> f32 {
+        let u = self.uniform().max(f64::MIN_POSITIVE);
+        let v = self.uniform();
+        ((-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()) as f32
+    }
+    fn unit_vector(&mut self, dim: usize) -> Vec<f32> {
+        let v: Vec<f32> = (0..dim).map(|_| self.gaussian()).collect();
+        let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        v.into_iter().map(|x| x / norm).collect()
+    }
+}
+
+/// Pseudo-words built from syllables ("kalomi", "drevu", ...), distinct and stable.
+fn vocabulary() -> Vec<String> {
+    const ONSETS: [&str; 16] = [
+        "b", "d", "f", "g", "k", "l", "m", "n", "p", "r", "s", "t", "v", "dr", "st", "tr",
+    ];
+    const VOWELS: [&str; 6] = ["a", "e", "i", "o", "u", "ai"];
+    let syllables: Vec<String> = ONSETS
+        .iter()
+        .flat_map(|o| VOWELS.iter().map(move |v| format!("{o}{v}")))
+        .collect();
+    let n = syllables.len();
+    (0..VOCABULARY)
+        .map(|i| {
+            let (a, b, c) = (i % n, (i / n) % n, i / (n * n));
+            if c == 0 {
+                format!("{}{}x", syllables[a], syllables[b])
+            } else {
+                format!("{}{}{}", syllables[a], syllables[b], syllables[c % n])
+            }
+        })
+        .collect()
+}
+
+/// Samples ranks with probability ∝ 1 / rank^1.07 (a Zipf law close to natural text).
+struct Zipf(Vec<f64>);
+
+impl Zipf {
+    fn new(n: usize) -> Self {
+        let mut total = 0.0;
+        Zipf(
+            (1..=n)
+                .map(|r| {
+                    total += 1.0 / (r as f64).powf(1.07);
+                    total
+                })
+                .collect(),
+        )
+    }
+    fn sample(&self, rng: &mut Rng) -> usize {
+        let target = rng.uniform() * self.0.last().copied().unwrap_or(0.0);
+        self.0
+            .partition_point(|&c| c < target)
+            .min(self.0.len() - 1)
+    }
+}
+
+struct Args {
+    chunks: usize,
+    dim: usize,
+    queries: usize,
+    /// Keep the index here, and reuse it if it is already there.
+    dir: Option<std::path::PathBuf>,
+}
+
+fn parse_args() -> Args {
+    let mut args = Args {
+        chunks: 100_000,
+        dim: 384,
+        queries: 1_000,
+        dir: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let raw = it.next();
+        if flag == "--dir" {
+            args.dir = raw.map(Into::into);
+            continue;
+        }
+        let value = raw.and_then(|v| v.parse().ok());
+        match (flag.as_str(), value) {
+            ("--chunks", Some(v)) => args.chunks = v,
+            ("--dim", Some(v)) => args.dim = v,
+            ("--queries", Some(v)) => args.queries = v,
+            _ => {
+                eprintln!("usage: query_latency [--chunks N] [--dim D] [--queries Q] [--dir PATH]");
+                std::process::exit(2);
+            }
+        }
+    }
+    args
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[i]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2}", d.as_secs_f64() * 1000.0)
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = parse_args();
+    let words = vocabulary();
+    let zipf = Zipf::new(words.len());
+    let mut rng = Rng(42);
+    let tmp = tempfile::tempdir()?;
+    let dir = args.dir.clone().unwrap_or_else(|| tmp.path().to_owned());
+    let reused = EmbeddedIndex::open(&dir, Some(args.dim), Some("synthetic"))
+        .ok()
+        .filter(|index| index.len() == args.chunks)
+        .is_some();
+
+    let started = Instant::now();
+    let mut index = if reused {
+        None
+    } else {
+        Some(EmbeddedIndex::create(
+            &dir,
+            Some(args.dim),
+            Some("synthetic"),
+        )?)
+    };
+    let mut sample_vectors = Vec::new();
+    let mut document = Vec::with_capacity(CHUNKS_PER_DOCUMENT);
+    for i in 0..args.chunks {
+        let len = 60 + rng.below(141);
+        let mut text = String::with_capacity(len * 8);
+        for w in 0..len {
+            if w > 0 {
+                text.push_str(if rng.below(12) == 0 { ". " } else { " " });
+            }
+            text.push_str(&words[zipf.sample(&mut rng)]);
+        }
+        let acl = if rng.below(5) == 0 {
+            let mut groups = vec![format!("team-{:02}", rng.below(GROUPS))];
+            if rng.below(3) == 0 {
+                groups.push(format!("team-{:02}", rng.below(GROUPS)));
+            }
+            Acl {
+                users: vec![],
+                groups,
+            }
+        } else {
+            Acl::public()
+        };
+        let vector = rng.unit_vector(args.dim);
+        if i % 97 == 0 {
+            sample_vectors.push(vector.clone());
+        }
+        let Some(index) = &mut index else {
+            continue;
+        };
+        let document_id = format!("doc-{}", i / CHUNKS_PER_DOCUMENT);
+        document.push(IndexChunk {
+            id: blake3_hex(&format!("{document_id}/{i}")),
+            document_id: document_id.clone(),
+            source: format!("source-{}", i % 5),
+            ordinal: (i % CHUNKS_PER_DOCUMENT) as u32,
+            text,
+            heading_path: vec![format!("Section {}", i % 7)],
+            page_start: None,
+            page_end: None,
+            acl,
+            metadata: BTreeMap::from([("lang".to_owned(), ["en", "de"][i % 2].to_owned())]),
+            vector: Some(vector),
+        });
+        if document.len() == CHUNKS_PER_DOCUMENT || i + 1 == args.chunks {
+            index.replace_document(&document_id, "v1", std::mem::take(&mut document))?;
+        }
+    }
+    let written = started.elapsed();
+    if let Some(index) = &mut index {
+        index.commit()?;
+    }
+    let build = started.elapsed();
+    drop(index);
+    let opened = Instant::now();
+    let index = EmbeddedIndex::open(&dir, Some(args.dim), Some("synthetic"))?;
+    let open = opened.elapsed();
+    let size = index.size_on_disk()?;
+
+    // Queries: 2 to 5 words, Zipf-drawn but skipping the 50 most frequent (query words are
+    // content words); vectors near a random chunk's vector.
+    let queries: Vec<(String, Vec<f32>)> = (0..args.queries)
+        .map(|_| {
+            let n = 2 + rng.below(4);
+            let text: Vec<&str> = (0..n)
+                .map(|_| words[(50 + zipf.sample(&mut rng)).min(words.len() - 1)].as_str())
+                .collect();
+            let near = &sample_vectors[rng.below(sample_vectors.len())];
+            let noise = rng.unit_vector(args.dim);
+            let vector = near.iter().zip(&noise).map(|(a, b)| a + 0.5 * b).collect();
+            (text.join(" "), vector)
+        })
+        .collect();
+
+    let build = if reused {
+        "reused".to_owned()
+    } else {
+        format!(
+            "built in {:.1} s (writes {:.1} s + commit {:.1} s)",
+            build.as_secs_f64(),
+            written.as_secs_f64(),
+            (build - written).as_secs_f64()
+        )
+    };
+    println!(
+        "Index: {} chunks, dim {}, {} documents; {build}, {:.0} MiB on disk, reopen {} ms\n",
+        index.len(),
+        args.dim,
+        args.chunks.div_ceil(CHUNKS_PER_DOCUMENT),
+        size as f64 / (1 << 20) as f64,
+        ms(open)
+    );
+    println!("| mode | principal | p50 ms | p99 ms | mean ms | mean hits |");
+    println!("|---|---|---:|---:|---:|---:|");
+    let anonymous = Principal::anonymous();
+    let member = Principal {
+        user: Some("someone".to_owned()),
+        groups: vec!["team-03".into(), "team-17".into(), "team-41".into()],
+    };
+    let filter = Filter::default();
+    for mode in [Mode::Bm25, Mode::Dense, Mode::Hybrid] {
+        for (name, principal) in [("anonymous", &anonymous), ("3 groups", &member)] {
+            let mut times = Vec::with_capacity(queries.len());
+            let mut hits = 0;
+            for (text, vector) in &queries {
+                let request = SearchRequest {
+                    text,
+                    vector: Some(vector),
+                    principal,
+                    k: K,
+                    mode,
+                    filter: &filter,
+                };
+                let t = Instant::now();
+                hits += index.search(&request)?.len();
+                times.push(t.elapsed());
+            }
+            let mean = times.iter().sum::<Duration>() / times.len().max(1) as u32;
+            times.sort();
+            println!(
+                "| {mode} | {name} | {} | {} | {} | {:.1} |",
+                ms(percentile(&times, 0.50)),
+                ms(percentile(&times, 0.99)),
+                ms(mean),
+                hits as f64 / queries.len().max(1) as f64
+            );
+        }
+    }
+    Ok(())
+}
+
+fn blake3_hex(s: &str) -> String {
+    blake3::hash(s.as_bytes()).to_hex()[..32].to_owned()
+}
