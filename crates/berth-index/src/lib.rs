@@ -76,6 +76,7 @@ mod principal;
 pub mod stores;
 
 pub use error::{IndexError, Result};
+pub use fusion::Fusion;
 pub use principal::{Acl, Principal};
 pub use stores::embedded::EmbeddedIndex;
 pub use stores::embedded::bm25::bm25_terms;

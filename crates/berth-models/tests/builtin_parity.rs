@@ -78,6 +78,10 @@ fn vectors_match_sentence_transformers() {
                 "vector {i} is not unit length: {norm}"
             );
         }
+        eprintln!(
+            "batch size {batch_size}: lowest cosine to sentence-transformers {:.9} (text {})",
+            worst.0, worst.1
+        );
         assert!(
             worst.0 >= 0.999,
             "batch size {batch_size}: cosine {} for text {}: {:?}",

@@ -20,6 +20,9 @@ use std::time::Instant;
 
 const DEPTH: usize = 100;
 
+/// Ranked `(document id, score)` lists by query id.
+type Run = BTreeMap<String, Vec<(String, f32)>>;
+
 fn read_jsonl(path: &Path) -> Result<Vec<Value>, Box<dyn std::error::Error>> {
     let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut out = Vec::new();
@@ -103,7 +106,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let principal = Principal::anonymous();
     let filter = Filter::default();
-    let mut runs: BTreeMap<&str, BTreeMap<String, Vec<(String, f32)>>> = BTreeMap::new();
+    let mut runs: BTreeMap<&str, Run> = BTreeMap::new();
     let mut query_seconds: BTreeMap<&str, f64> = BTreeMap::new();
     for q in &queries {
         let text = field(q, "text");

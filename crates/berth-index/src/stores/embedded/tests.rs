@@ -5,7 +5,7 @@ use std::path::Path;
 
 use super::*;
 use crate::principal::{Acl, Principal};
-use crate::stores::Filter;
+use crate::stores::{Filter, Mode, Retriever, SearchHit, SearchRequest};
 
 const DIM: usize = 4;
 

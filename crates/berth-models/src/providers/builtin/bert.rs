@@ -208,7 +208,7 @@ impl Bert {
             }
         };
         let h = config.hidden_size;
-        if config.num_attention_heads == 0 || h % config.num_attention_heads != 0 {
+        if config.num_attention_heads == 0 || !h.is_multiple_of(config.num_attention_heads) {
             return Err(model_error(format!(
                 "hidden size {h} is not a multiple of {} attention heads",
                 config.num_attention_heads

@@ -164,7 +164,7 @@ fn gelu(x: f32) -> f32 {
 /// The tanh approximation of GELU (`gelu_new`, `gelu_pytorch_tanh`).
 #[inline(always)]
 fn gelu_tanh(x: f32) -> f32 {
-    let u = 0.797_884_56 * (x + 0.044_715 * x * x * x);
+    let u = 0.797_884_6 * (x + 0.044_715 * x * x * x);
     // tanh(u) = 1 - 2 / (e^{2u} + 1)
     let tanh = 1.0 - 2.0 / (exp(2.0 * u) + 1.0);
     0.5 * x * (1.0 + tanh)
