@@ -310,14 +310,16 @@ fn watch_mode_reindexes_when_files_change() {
     wait_for("1 added");
     wait_for("waiting for changes");
     std::fs::write(dir.path().join("docs/b.md"), "# B\n\nsecond document").unwrap();
-    let line = wait_for("idx:");
+    let line = wait_for("idx: 2 seen");
     assert!(
         line.contains("2 seen · 1 added · 0 changed · 1 unchanged"),
         "{line}"
     );
     std::fs::remove_file(dir.path().join("docs/a.md")).unwrap();
-    let line = wait_for("idx:");
+    let line = wait_for("idx: 1 seen");
     assert!(line.contains("1 deleted"), "{line}");
+    let line = wait_for("idx: index updated");
+    assert!(line.contains("1 removed"), "{line}");
     child.kill().unwrap();
     child.wait().unwrap();
 }

@@ -138,12 +138,21 @@ pub(crate) fn run(args: &SearchArgs, catalogs: &[PathBuf]) -> anyhow::Result<Out
             })?
         }
     };
+    // Without the query's vector, hybrid search still answers by keywords (and says so);
+    // dense search cannot.
     let vector = match (&embedder, mode) {
-        (Some(e), Mode::Dense | Mode::Hybrid) if index.dimension().is_some() => Some(
-            e.embed(&[args.query.as_str()])
-                .map_err(|e| UserError(format!("embedding the query: {e}")))?
-                .remove(0),
-        ),
+        (Some(e), Mode::Dense | Mode::Hybrid) if index.dimension().is_some() => {
+            match e.embed(&[args.query.as_str()]) {
+                Ok(mut v) => v.pop(),
+                Err(err) if mode == Mode::Hybrid => {
+                    eprintln!(
+                        "berth: warning: embedding the query failed ({err}); searching by keywords only"
+                    );
+                    None
+                }
+                Err(err) => return Err(UserError(format!("embedding the query: {err}")).into()),
+            }
+        }
         _ => None,
     };
     let principal = Principal {
