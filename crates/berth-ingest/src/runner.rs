@@ -292,20 +292,15 @@ pub fn run(
                 || batch_bytes >= options.batch_bytes
                 || chunks_full
             {
-                if let Some(embedder) = &pipeline.embedder {
-                    embed(
-                        &**embedder,
-                        &mut batch,
-                        &batch_added,
-                        &mut counts,
-                        &mut failures,
-                    );
-                }
-                let stats = store.commit(run_id, &batch)?;
-                counts.chunks_written += stats.chunks_written;
-                counts.chunks_deleted += stats.chunks_deleted;
-                batch.clear();
-                batch_added.clear();
+                flush(
+                    store,
+                    run_id,
+                    pipeline,
+                    &mut batch,
+                    &mut batch_added,
+                    &mut counts,
+                    &mut failures,
+                )?;
                 batch_bytes = 0;
                 batch_chunks = 0;
                 store.update_run(run_id, &counts, "running", None)?;
@@ -324,18 +319,15 @@ pub fn run(
         return Err(e.into());
     }
     if !batch.is_empty() {
-        if let Some(embedder) = &pipeline.embedder {
-            embed(
-                &**embedder,
-                &mut batch,
-                &batch_added,
-                &mut counts,
-                &mut failures,
-            );
-        }
-        let stats = store.commit(run_id, &batch)?;
-        counts.chunks_written += stats.chunks_written;
-        counts.chunks_deleted += stats.chunks_deleted;
+        flush(
+            store,
+            run_id,
+            pipeline,
+            &mut batch,
+            &mut batch_added,
+            &mut counts,
+            &mut failures,
+        )?;
     }
     if !touched.is_empty() {
         store.touch(&pipeline.name, &touched)?;
@@ -374,6 +366,27 @@ pub fn run(
         elapsed: started.elapsed(),
         failures,
     })
+}
+
+/// Embeds (when the pipeline does) and commits a batch of outcomes, then empties it.
+fn flush(
+    store: &mut StateStore,
+    run_id: i64,
+    pipeline: &Pipeline,
+    batch: &mut Vec<Outcome>,
+    added: &mut Vec<bool>,
+    counts: &mut RunCounts,
+    failures: &mut Vec<(String, String)>,
+) -> Result<(), StateError> {
+    if let Some(embedder) = &pipeline.embedder {
+        embed(&**embedder, batch, added, counts, failures);
+    }
+    let stats = store.commit(run_id, batch)?;
+    counts.chunks_written += stats.chunks_written;
+    counts.chunks_deleted += stats.chunks_deleted;
+    batch.clear();
+    added.clear();
+    Ok(())
 }
 
 /// Chunks embedded and committed together, at most (when the pipeline embeds).

@@ -1,9 +1,10 @@
 //! What the remote embedders share: a JSON-over-HTTP call with timeouts, and retries with
 //! jittered exponential backoff that honour `Retry-After` / `retry-after-ms`.
 
-use crate::EmbedError;
+use crate::{EmbedError, Embedder, check_vectors};
 use serde_json::Value;
 use std::io::Read;
+use std::sync::OnceLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Batching, retries and timeouts of a remote embedder.
@@ -200,4 +201,36 @@ pub(crate) fn vector(url: &str, value: &Value) -> Result<Vec<f32>, EmbedError> {
                 .ok_or_else(|| bad("an embedding holds a non-number"))
         })
         .collect()
+}
+
+/// Embeds `texts` in batches of `batch_size` through `call`, checking every answer against
+/// the dimension the first one set.
+pub(crate) fn in_batches(
+    model: &str,
+    batch_size: usize,
+    dimension: &OnceLock<usize>,
+    texts: &[&str],
+    mut call: impl FnMut(&[&str]) -> Result<Vec<Vec<f32>>, EmbedError>,
+) -> Result<Vec<Vec<f32>>, EmbedError> {
+    let mut out = Vec::with_capacity(texts.len());
+    for batch in texts.chunks(batch_size.max(1)) {
+        let vectors = call(batch)?;
+        let first = vectors.first().map_or(0, Vec::len);
+        let expected = *dimension.get_or_init(|| first);
+        check_vectors(model, expected, &vectors)?;
+        out.extend(vectors);
+    }
+    Ok(out)
+}
+
+/// The dimension a remote embedder's answers have, asking the server once if needed.
+pub(crate) fn probed_dimension(
+    dimension: &OnceLock<usize>,
+    embedder: &dyn Embedder,
+) -> Result<usize, EmbedError> {
+    if let Some(d) = dimension.get() {
+        return Ok(*d);
+    }
+    let probe = embedder.embed(&["dimension probe"])?;
+    Ok(probe.first().map_or(0, Vec::len))
 }

@@ -1,8 +1,8 @@
 //! OpenAI-compatible embeddings: `POST {base}/embeddings` (vLLM, Ollama, llama.cpp, the
 //! berth gateway and embedder roles, public APIs).
 
-use super::http::{HttpOptions, JsonClient, vector};
-use crate::{EmbedError, Embedder, check_vectors};
+use super::http::{HttpOptions, JsonClient, in_batches, probed_dimension, vector};
+use crate::{EmbedError, Embedder};
 use serde_json::{Value, json};
 use std::sync::OnceLock;
 
@@ -86,22 +86,13 @@ impl Embedder for OpenAiEmbedder {
     }
 
     fn dimension(&self) -> Result<usize, EmbedError> {
-        if let Some(d) = self.dimension.get() {
-            return Ok(*d);
-        }
-        let probe = self.embed(&["dimension probe"])?;
-        Ok(probe[0].len())
+        probed_dimension(&self.dimension, self)
     }
 
     fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
-        let mut out = Vec::with_capacity(texts.len());
-        for batch in texts.chunks(self.client.options().batch_size.max(1)) {
-            let vectors = self.embed_batch(batch)?;
-            let first = vectors.first().map_or(0, Vec::len);
-            let expected = *self.dimension.get_or_init(|| first);
-            check_vectors(&self.model, expected, &vectors)?;
-            out.extend(vectors);
-        }
-        Ok(out)
+        let batch_size = self.client.options().batch_size;
+        in_batches(&self.model, batch_size, &self.dimension, texts, |batch| {
+            self.embed_batch(batch)
+        })
     }
 }

@@ -1,7 +1,7 @@
 //! text-embeddings-inference's native API: `POST {base}/embed`.
 
-use super::http::{HttpOptions, JsonClient, vector};
-use crate::{EmbedError, Embedder, check_vectors};
+use super::http::{HttpOptions, JsonClient, in_batches, probed_dimension, vector};
+use crate::{EmbedError, Embedder};
 use serde_json::{Value, json};
 use std::sync::OnceLock;
 
@@ -43,16 +43,12 @@ impl Embedder for TeiEmbedder {
     }
 
     fn dimension(&self) -> Result<usize, EmbedError> {
-        if let Some(d) = self.dimension.get() {
-            return Ok(*d);
-        }
-        let probe = self.embed(&["dimension probe"])?;
-        Ok(probe[0].len())
+        probed_dimension(&self.dimension, self)
     }
 
     fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
-        let mut out = Vec::with_capacity(texts.len());
-        for batch in texts.chunks(self.client.options().batch_size.max(1)) {
+        let batch_size = self.client.options().batch_size;
+        in_batches(&self.model, batch_size, &self.dimension, texts, |batch| {
             let body = json!({ "inputs": batch, "normalize": true, "truncate": true });
             let answer = self
                 .client
@@ -67,15 +63,7 @@ impl Embedder for TeiEmbedder {
                     reason: format!("{} embeddings for {} inputs", rows.len(), batch.len()),
                 });
             }
-            let vectors = rows
-                .iter()
-                .map(|r: &Value| vector(&self.url, r))
-                .collect::<Result<Vec<_>, _>>()?;
-            let first = vectors.first().map_or(0, Vec::len);
-            let expected = *self.dimension.get_or_init(|| first);
-            check_vectors(&self.model, expected, &vectors)?;
-            out.extend(vectors);
-        }
-        Ok(out)
+            rows.iter().map(|r: &Value| vector(&self.url, r)).collect()
+        })
     }
 }
