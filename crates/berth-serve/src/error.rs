@@ -1,0 +1,106 @@
+//! The gateway's one error type, rendered as an OpenAI error object.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use serde_json::json;
+
+/// An error answered to a client, in the OpenAI error shape
+/// `{"error":{"message","type","param","code"}}`.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ApiError {
+    /// The requested logical model is not served.
+    #[error("The model `{0}` does not exist")]
+    ModelNotFound(String),
+    /// The request body is unusable.
+    #[error("{message}")]
+    InvalidRequest {
+        /// What is wrong.
+        message: String,
+        /// The offending parameter, if one.
+        param: Option<&'static str>,
+    },
+    /// The final upstream answer was an error status, passed through.
+    #[error("upstream answered {status}")]
+    Upstream {
+        /// Upstream status.
+        status: StatusCode,
+        /// Upstream body, sent as is when it is an OpenAI error object.
+        body: Bytes,
+        /// Upstream `Retry-After`, passed on.
+        retry_after: Option<HeaderValue>,
+    },
+    /// Every route failed, the last one by timing out.
+    #[error("upstream timed out")]
+    UpstreamTimeout,
+    /// Every route failed.
+    #[error("all upstreams for the model failed")]
+    AllRoutesFailed,
+    /// Every route's circuit is open.
+    #[error("no upstream for the model is available")]
+    NoRouteAvailable,
+}
+
+impl ApiError {
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::ModelNotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::InvalidRequest { .. } => StatusCode::BAD_REQUEST,
+            ApiError::Upstream { status, .. } => *status,
+            ApiError::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
+            ApiError::AllRoutesFailed => StatusCode::BAD_GATEWAY,
+            ApiError::NoRouteAvailable => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// The OpenAI error object (the value of `"error"`).
+    pub fn object(&self) -> serde_json::Value {
+        let (ty, code, param) = match self {
+            ApiError::ModelNotFound(_) => (
+                "invalid_request_error",
+                Some("model_not_found"),
+                Some("model"),
+            ),
+            ApiError::InvalidRequest { param, .. } => ("invalid_request_error", None, *param),
+            ApiError::Upstream { .. } => ("upstream_error", None, None),
+            ApiError::UpstreamTimeout => ("upstream_error", Some("upstream_timeout"), None),
+            ApiError::AllRoutesFailed => ("upstream_error", Some("upstream_unavailable"), None),
+            ApiError::NoRouteAvailable => ("upstream_error", Some("circuit_open"), None),
+        };
+        json!({ "message": self.to_string(), "type": ty, "param": param, "code": code })
+    }
+}
+
+/// Whether `body` is already an OpenAI error object.
+fn is_error_object(body: &[u8]) -> bool {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .map(|v| v.get("error").is_some_and(|e| e.is_object()))
+        .unwrap_or(false)
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let mut response = match &self {
+            ApiError::Upstream { body, .. } if is_error_object(body) => (
+                status,
+                [(header::CONTENT_TYPE, "application/json")],
+                body.clone(),
+            )
+                .into_response(),
+            _ => (status, axum::Json(json!({ "error": self.object() }))).into_response(),
+        };
+        if let ApiError::Upstream {
+            retry_after: Some(v),
+            ..
+        } = &self
+        {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, v.clone());
+        }
+        response
+    }
+}

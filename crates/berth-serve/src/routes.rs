@@ -1,0 +1,72 @@
+//! The HTTP surface: thin handlers over [`crate::proxy`].
+
+use crate::proxy::{Endpoint, Shared, dispatch};
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use bytes::Bytes;
+use serde_json::json;
+use std::sync::Arc;
+
+/// Largest accepted request body (images in chat requests can be large).
+const BODY_LIMIT: usize = 32 * 1024 * 1024;
+
+pub(crate) fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/v1/chat/completions", post(chat_completions))
+        .route("/v1/embeddings", post(embeddings))
+        .route("/v1/models", get(models))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(shared)
+}
+
+async fn chat_completions(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
+    dispatch(shared, Endpoint::ChatCompletions, body).await
+}
+
+async fn embeddings(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
+    dispatch(shared, Endpoint::Embeddings, body).await
+}
+
+async fn models(State(shared): State<Arc<Shared>>) -> Response {
+    let live = shared.live.load();
+    let data: Vec<_> = live
+        .config
+        .models
+        .keys()
+        .map(|id| json!({"id": id, "object": "model", "created": 0, "owned_by": "berth"}))
+        .collect();
+    axum::Json(json!({"object": "list", "data": data})).into_response()
+}
+
+async fn healthz() -> Response {
+    axum::Json(json!({"status": "ok"})).into_response()
+}
+
+async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
+    if shared.live.load().config.models.is_empty() {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(json!({"status": "no models configured"})),
+        )
+            .into_response()
+    } else {
+        axum::Json(json!({"status": "ready"})).into_response()
+    }
+}
+
+async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        shared.metrics.render(),
+    )
+        .into_response()
+}
