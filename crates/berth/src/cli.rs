@@ -49,6 +49,8 @@ pub enum Command {
     /// Manage retrieval indexes.
     #[command(subcommand)]
     Index(IndexCommand),
+    /// Run the gateway: the stack's models behind one OpenAI-compatible API.
+    Serve(ServeArgs),
 }
 
 /// Where the stack is, for commands whose positional argument is something else.
@@ -141,6 +143,28 @@ pub struct SearchArgs {
     /// Print JSON (hits with scores, ranks, document, headings, pages and text).
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub stack: StackOption,
+    /// Which of berth's roles to run.
+    #[arg(long, value_enum, default_value_t = RoleArg::Gateway)]
+    pub role: RoleArg,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    /// Port to listen on (0: any free port; the address is printed).
+    #[arg(long, default_value_t = 8080)]
+    pub port: u16,
+}
+
+/// berth's server roles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RoleArg {
+    /// The OpenAI-compatible gateway.
+    Gateway,
 }
 
 /// Ranking modes of `berth search`.

@@ -6,6 +6,7 @@ mod ingest;
 mod init;
 mod plan;
 mod search;
+mod serve;
 
 use crate::Outcome;
 use crate::cli::{Cli, Command, TargetArg};
@@ -59,6 +60,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Docs(args) => docs::run(&args),
         Command::Search(args) => search::run(&args, &cli.catalogs),
         Command::Index(cmd) => search::index(&cmd, &cli.catalogs),
+        Command::Serve(args) => serve::run(&args, &cli.catalogs),
     }
 }
 

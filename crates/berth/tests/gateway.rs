@@ -1,0 +1,235 @@
+//! `berth serve` as clients see it: the official `openai` Python client against the
+//! gateway, with stand-in upstreams (the project's own scripted OpenAI-compatible servers,
+//! since real model servers cannot run here), and reloading the stack file while serving.
+
+use berth_serve::standin::{Behavior, Standin};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// A Python with the `openai` package: `BERTH_TEST_PYTHON`, else the `.venv-test` that
+/// `.ci/run` creates. Without one the test says so loudly, and fails under CI.
+fn python() -> Option<PathBuf> {
+    let candidate = std::env::var_os("BERTH_TEST_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.venv-test/bin/python")
+        });
+    let works = Command::new(&candidate)
+        .args(["-c", "import openai"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if works {
+        return Some(candidate);
+    }
+    let message = format!(
+        "no Python with the openai package at {} (python3 -m venv .venv-test && .venv-test/bin/pip install openai)",
+        candidate.display()
+    );
+    if std::env::var_os("CI").is_some() {
+        panic!("{message}");
+    }
+    eprintln!("SKIPPED: {message}");
+    None
+}
+
+struct Server {
+    child: Child,
+    base_url: String,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    fn start(dir: &Path) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
+            .args(["serve", "--port", "0"])
+            .current_dir(dir)
+            .env("UPSTREAM_KEY", "sk-upstream-secret")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Output and errors both feed one channel of lines.
+        let (tx, lines) = mpsc::channel();
+        let stdout: Box<dyn Read + Send> = Box::new(child.stdout.take().unwrap());
+        let stderr: Box<dyn Read + Send> = Box::new(child.stderr.take().unwrap());
+        for stream in [stdout, stderr] {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    if tx.send(line).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        let mut server = Server {
+            child,
+            base_url: String::new(),
+            lines,
+        };
+        let line = server.wait_for("listening on");
+        let url = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap();
+        server.base_url = url.to_string();
+        server
+    }
+
+    /// The next output line containing `needle` (bounded wait).
+    fn wait_for(&self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(_) => continue,
+                Err(_) => panic!("berth serve printed no line containing `{needle}` within 30 s"),
+            }
+        }
+    }
+
+    fn get(&self, path: &str) -> String {
+        let address = self
+            .base_url
+            .trim_start_matches("http://")
+            .split('/')
+            .next()
+            .unwrap()
+            .to_string();
+        let mut stream = TcpStream::connect(&address).unwrap();
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        answer
+    }
+}
+
+/// A logical model `name` served by `upstreams` in order (as `upstream-NAME`, with the
+/// upstream key from the environment).
+fn model(name: &str, upstreams: &[&Standin]) -> String {
+    let mut text = format!("  {name}:\n");
+    for upstream in upstreams {
+        text += &format!(
+            "    - provider: openai\n      base_url: {}\n      model: upstream-{name}\n      api_key: ${{secret:UPSTREAM_KEY}}\n",
+            upstream.base_url()
+        );
+    }
+    text
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_official_openai_client_works_against_the_gateway() {
+    let Some(python) = python() else { return };
+    let healthy = Standin::start("healthy").await.unwrap();
+    let failing = Standin::start("failing").await.unwrap();
+    failing.set_default(Behavior::default().status(500));
+    let limited = Standin::start("limited").await.unwrap();
+    limited.set_default(Behavior::default().status(429).retry_after_secs(300));
+    let picky = Standin::start("picky").await.unwrap();
+    picky.set_default(Behavior::default().status(400));
+    let cut = Standin::start("cut").await.unwrap();
+    cut.set_default(
+        Behavior::default()
+            .disconnect_after(2)
+            .tokens(["a", "b", "c", "d", "e", "f"]),
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let stack = [
+        "stack: gw\nmodels:\n".to_string(),
+        model("chat", &[&healthy]),
+        model("flaky", &[&failing, &healthy]),
+        model("limited", &[&limited]),
+        model("picky", &[&picky]),
+        model("cut", &[&cut]),
+        model("embed", &[&healthy]),
+    ]
+    .concat();
+    std::fs::write(dir.path().join("berth.yaml"), &stack).unwrap();
+    let server = Server::start(dir.path());
+
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/clients/openai_client.py");
+    let base_url = server.base_url.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(python)
+            .arg(script)
+            .arg(base_url)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    println!("{stdout}");
+    assert!(
+        out.status.success() && stdout.contains("all checks passed"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // What the upstream saw: its own model name, its own key (never the client's), and
+    // fields berth does not know passed through untouched.
+    let first = &healthy.requests()[0];
+    assert_eq!(first.body["model"], "upstream-chat");
+    assert_eq!(first.body["top_k"], 5);
+    assert_eq!(
+        first.authorization.as_deref(),
+        Some("Bearer sk-upstream-secret")
+    );
+    assert!(
+        !failing.requests().is_empty(),
+        "the failing route was tried first"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn editing_the_stack_file_reloads_the_routes_without_a_restart() {
+    let a = Standin::start("a").await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("berth.yaml");
+    std::fs::write(
+        &path,
+        format!("stack: gw\nmodels:\n{}", model("chat", &[&a])),
+    )
+    .unwrap();
+    let server = Server::start(dir.path());
+    assert!(server.get("/v1/models").contains("\"chat\""));
+
+    std::fs::write(
+        &path,
+        format!(
+            "stack: gw\nmodels:\n{}{}",
+            model("chat", &[&a]),
+            model("summarise", &[&a])
+        ),
+    )
+    .unwrap();
+    server.wait_for("reloaded");
+    let models = server.get("/v1/models");
+    assert!(
+        models.contains("\"summarise\"") && models.contains("\"chat\""),
+        "{models}"
+    );
+
+    // A broken edit keeps the last good configuration.
+    std::fs::write(&path, "stack: gw\nmodels: [not, a, map]\n").unwrap();
+    server.wait_for("still serving the previous configuration");
+    let models = server.get("/v1/models");
+    assert!(models.contains("\"summarise\""), "{models}");
+}
