@@ -40,6 +40,24 @@ pub enum ApiError {
     /// Every route's circuit is open.
     #[error("no upstream for the model is available")]
     NoRouteAvailable,
+    /// No API key, or one that is unknown or revoked (401).
+    #[error("{0}")]
+    InvalidApiKey(String),
+    /// The key's scope does not include the model (403). Answered for any model outside
+    /// the scope, served or not, so a key cannot probe which models exist.
+    #[error("This API key may not use the model `{0}`")]
+    ModelNotAllowed(String),
+    /// The key's request or token rate limit is reached (429, with `Retry-After`).
+    #[error("{message}")]
+    RateLimited {
+        /// Which limit.
+        message: String,
+        /// Seconds until the request would be admitted.
+        retry_after: u64,
+    },
+    /// The key store could not be read (503).
+    #[error("API keys cannot be checked right now")]
+    AuthUnavailable,
 }
 
 impl ApiError {
@@ -52,6 +70,10 @@ impl ApiError {
             ApiError::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
             ApiError::AllRoutesFailed => StatusCode::BAD_GATEWAY,
             ApiError::NoRouteAvailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::InvalidApiKey(_) => StatusCode::UNAUTHORIZED,
+            ApiError::ModelNotAllowed(_) => StatusCode::FORBIDDEN,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::AuthUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -68,6 +90,14 @@ impl ApiError {
             ApiError::UpstreamTimeout => ("upstream_error", Some("upstream_timeout"), None),
             ApiError::AllRoutesFailed => ("upstream_error", Some("upstream_unavailable"), None),
             ApiError::NoRouteAvailable => ("upstream_error", Some("circuit_open"), None),
+            ApiError::InvalidApiKey(_) => ("invalid_request_error", Some("invalid_api_key"), None),
+            ApiError::ModelNotAllowed(_) => (
+                "invalid_request_error",
+                Some("model_not_allowed"),
+                Some("model"),
+            ),
+            ApiError::RateLimited { .. } => ("rate_limit_error", Some("rate_limit_exceeded"), None),
+            ApiError::AuthUnavailable => ("server_error", Some("auth_unavailable"), None),
         };
         json!({ "message": self.to_string(), "type": ty, "param": param, "code": code })
     }
@@ -100,6 +130,19 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, v.clone());
+        }
+        match &self {
+            ApiError::RateLimited { retry_after, .. } => {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
+            }
+            ApiError::InvalidApiKey(_) => {
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            _ => {}
         }
         response
     }

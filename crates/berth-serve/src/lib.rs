@@ -6,17 +6,30 @@
 //! It does not plan, deploy or start upstreams: it takes a [`GatewayConfig`] (usually
 //! built from a `Plan` with [`GatewayConfig::from_plan`]) and serves it until told to stop;
 //! [`Gateway::reload`] swaps the configuration without dropping requests in flight.
+//!
+//! With a key store ([`Gateway::with_keys`]) requests need `Authorization: Bearer KEY`:
+//! a missing, unknown or revoked key is answered 401 (`invalid_api_key`); a model outside
+//! the key's scope 403 (`model_not_allowed`, whether or not the model exists, so keys
+//! cannot probe for models); a key over its requests or tokens per minute 429 with
+//! `Retry-After`. `/v1/models` lists only the key's models; `/healthz`, `/readyz` and
+//! `/metrics` need no key. Usage per key, model and day is written off the request path.
+//! A store with no keys at all leaves the gateway open unless
+//! [`KeyOptions::require_keys`] is set.
 
+mod auth;
 mod breaker;
 pub mod config;
 mod error;
+pub mod keys;
 mod metrics;
 mod proxy;
 mod routes;
 pub mod standin;
 
+pub use auth::KeyOptions;
 pub use config::{BreakerPolicy, ConfigError, GatewayConfig, RetryPolicy, RouteTarget, Timeouts};
 pub use error::ApiError;
+pub use keys::KeyStore;
 
 use arc_swap::ArcSwap;
 use axum::serve::ListenerExt;
@@ -32,14 +45,42 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    /// A gateway serving `config`.
+    /// A gateway serving `config` to anyone (no API keys).
     pub fn new(config: GatewayConfig) -> Gateway {
         Gateway {
             shared: Arc::new(Shared {
                 live: ArcSwap::from_pointee(Live::new(config)),
-                metrics: metrics::Metrics::default(),
+                metrics: Arc::default(),
                 breakers: breaker::Breakers::default(),
+                auth: None,
             }),
+        }
+    }
+
+    /// A gateway serving `config` to the holders of the keys in `store`. Starts the
+    /// usage writer, so it must be called within a Tokio runtime.
+    pub fn with_keys(
+        config: GatewayConfig,
+        store: Arc<dyn KeyStore>,
+        options: KeyOptions,
+    ) -> Gateway {
+        let metrics = Arc::new(metrics::Metrics::default());
+        let auth = auth::Auth::start(store, options, metrics.clone());
+        Gateway {
+            shared: Arc::new(Shared {
+                live: ArcSwap::from_pointee(Live::new(config)),
+                metrics,
+                breakers: breaker::Breakers::default(),
+                auth: Some(Arc::new(auth)),
+            }),
+        }
+    }
+
+    /// Waits until the usage of every request answered so far is written to the key
+    /// store (at once without one).
+    pub async fn flush_usage(&self) {
+        if let Some(auth) = &self.shared.auth {
+            auth.flush().await;
         }
     }
 

@@ -22,6 +22,9 @@ struct Inner {
     fallbacks: BTreeMap<(String, String), u64>,
     upstream_errors: BTreeMap<(String, String, &'static str), u64>,
     latency: BTreeMap<String, Histogram>,
+    auth_rejected: BTreeMap<&'static str, u64>,
+    rate_limited: BTreeMap<&'static str, u64>,
+    usage_dropped: BTreeMap<&'static str, u64>,
 }
 
 /// The gateway's metrics.
@@ -77,6 +80,21 @@ impl Metrics {
             .or_default() += 1;
     }
 
+    /// Counts a request refused for its key (`missing_key`, `unknown_key`, `revoked_key`).
+    pub fn auth_rejected(&self, reason: &'static str) {
+        *self.lock().auth_rejected.entry(reason).or_default() += 1;
+    }
+
+    /// Counts a request refused by a key's rate limit (`requests` or `tokens`).
+    pub fn rate_limited(&self, limit: &'static str) {
+        *self.lock().rate_limited.entry(limit).or_default() += 1;
+    }
+
+    /// Counts a usage event lost (`queue_full`, `write_failed`).
+    pub fn usage_dropped(&self, reason: &'static str) {
+        *self.lock().usage_dropped.entry(reason).or_default() += 1;
+    }
+
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
         let m = self.lock();
@@ -106,6 +124,27 @@ impl Metrics {
                 "berth_gateway_upstream_errors_total{{model=\"{}\",route=\"{}\",kind=\"{kind}\"}} {v}",
                 esc(model),
                 esc(route)
+            );
+        }
+        out.push_str("# HELP berth_gateway_auth_rejected_total Requests refused for their API key.\n# TYPE berth_gateway_auth_rejected_total counter\n");
+        for (reason, v) in &m.auth_rejected {
+            let _ = writeln!(
+                out,
+                "berth_gateway_auth_rejected_total{{reason=\"{reason}\"}} {v}"
+            );
+        }
+        out.push_str("# HELP berth_gateway_rate_limited_total Requests refused by a key's rate limit.\n# TYPE berth_gateway_rate_limited_total counter\n");
+        for (limit, v) in &m.rate_limited {
+            let _ = writeln!(
+                out,
+                "berth_gateway_rate_limited_total{{limit=\"{limit}\"}} {v}"
+            );
+        }
+        out.push_str("# HELP berth_gateway_usage_dropped_total Usage events not recorded.\n# TYPE berth_gateway_usage_dropped_total counter\n");
+        for (reason, v) in &m.usage_dropped {
+            let _ = writeln!(
+                out,
+                "berth_gateway_usage_dropped_total{{reason=\"{reason}\"}} {v}"
             );
         }
         out.push_str("# HELP berth_gateway_request_duration_seconds Time to the response headers of a client request.\n# TYPE berth_gateway_request_duration_seconds histogram\n");

@@ -2,9 +2,11 @@
 //! fallback, timeouts, circuit breaking, model-name rewriting and stream relaying.
 //! Knows nothing of axum routing; the handlers only call [`dispatch`].
 
+use crate::auth::{Auth, Meter, estimate_prompt};
 use crate::breaker::Breakers;
 use crate::config::{GatewayConfig, RouteTarget};
 use crate::error::ApiError;
+use crate::keys::KeyRecord;
 use crate::metrics::Metrics;
 use arc_swap::ArcSwap;
 use axum::body::Body;
@@ -57,8 +59,10 @@ impl Live {
 /// State shared by every request.
 pub(crate) struct Shared {
     pub(crate) live: ArcSwap<Live>,
-    pub(crate) metrics: Metrics,
+    pub(crate) metrics: Arc<Metrics>,
     pub(crate) breakers: Breakers,
+    /// API keys, scopes, limits and usage; `None`: open to anyone.
+    pub(crate) auth: Option<Arc<Auth>>,
 }
 
 /// Why one attempt on one route failed in a way that allows trying again.
@@ -210,14 +214,43 @@ async fn attempt(
 
 /// Handles one request to a routed endpoint; always answers, errors included, and
 /// counts the answer in the metrics.
-pub(crate) async fn dispatch(shared: Arc<Shared>, endpoint: Endpoint, raw: Bytes) -> Response {
+pub(crate) async fn dispatch(
+    shared: Arc<Shared>,
+    endpoint: Endpoint,
+    headers: HeaderMap,
+    raw: Bytes,
+) -> Response {
     let start = Instant::now();
-    let (model, route, result) = route_request(&shared, endpoint, raw, start).await;
+    let key = match authenticate(&shared, &headers).await {
+        Ok(key) => key,
+        Err(error) => {
+            let response = error.into_response();
+            shared
+                .metrics
+                .request("-", "none", response.status().as_u16(), start.elapsed());
+            return response;
+        }
+    };
+    let (model, route, result) = route_request(&shared, endpoint, raw, start, key.as_ref()).await;
+    if let (Some(auth), Some(key), Err(_)) = (&shared.auth, &key, &result) {
+        auth.record(key.id, &model, Default::default(), true);
+    }
     let response = result.unwrap_or_else(IntoResponse::into_response);
     shared
         .metrics
         .request(&model, &route, response.status().as_u16(), start.elapsed());
     response
+}
+
+/// The key a request presents (`None` when the gateway is open), or why it is refused.
+pub(crate) async fn authenticate(
+    shared: &Shared,
+    headers: &HeaderMap,
+) -> Result<Option<KeyRecord>, ApiError> {
+    match &shared.auth {
+        None => Ok(None),
+        Some(auth) => auth.authenticate(headers).await,
+    }
 }
 
 fn invalid(message: impl Into<String>, param: Option<&'static str>) -> ApiError {
@@ -233,6 +266,7 @@ async fn route_request(
     endpoint: Endpoint,
     raw: Bytes,
     start: Instant,
+    key: Option<&KeyRecord>,
 ) -> (String, String, Result<Response, ApiError>) {
     let unknown = || ("-".to_owned(), "none".to_owned());
     let mut body: Map<String, Value> = match serde_json::from_slice(&raw) {
@@ -276,11 +310,31 @@ async fn route_request(
             );
         }
     };
+    if let Some(key) = key
+        && !key.allows(&logical)
+    {
+        let (m, r) = unknown();
+        return (m, r, Err(ApiError::ModelNotAllowed(logical)));
+    }
     let live = shared.live.load_full();
     let Some(routes) = live.config.models.get(&logical) else {
         let (m, r) = unknown();
         return (m, r, Err(ApiError::ModelNotFound(logical)));
     };
+    let mut meter = None;
+    if let (Some(auth), Some(key)) = (&shared.auth, key) {
+        if let Err(error) = auth.admit(key) {
+            return (logical, "none".to_owned(), Err(error));
+        }
+        meter = Some(Meter {
+            auth: auth.clone(),
+            key_id: key.id,
+            model: logical.clone(),
+            prompt_estimate: estimate_prompt(&body),
+            generated: 0,
+            reported: None,
+        });
+    }
     let config = &live.config;
     let deadline = start + config.timeouts.total;
     let mut last: Option<Failure> = None;
@@ -311,8 +365,15 @@ async fn route_request(
             match attempt(&live, route, endpoint, payload.clone(), deadline).await {
                 Ok(success) => {
                     shared.breakers.success(&key);
-                    let response =
-                        respond(shared.clone(), success, &logical, route, deadline, config);
+                    let response = respond(
+                        shared.clone(),
+                        success,
+                        &logical,
+                        route,
+                        deadline,
+                        config,
+                        meter.take(),
+                    );
                     return (logical, route.name.clone(), Ok(response));
                 }
                 Err(AttemptError::Final(error)) => {
@@ -390,9 +451,16 @@ fn respond(
     route: &RouteTarget,
     deadline: Instant,
     config: &GatewayConfig,
+    meter: Option<Meter>,
 ) -> Response {
     match success {
         Success::Whole { status, body } => {
+            if let Some(mut meter) = meter {
+                if let Ok(answer) = serde_json::from_slice::<Value>(&body) {
+                    meter.observe(&answer);
+                }
+                meter.finish(false);
+            }
             let body = rewrite_model(&body, logical).map_or(body, Bytes::from);
             (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
         }
@@ -409,6 +477,7 @@ fn respond(
                 at_boundary: true,
                 finished: false,
                 shared,
+                meter,
             };
             relay.first = Some(first);
             let stream = futures_util::stream::unfold(relay, |mut relay| async move {
@@ -443,9 +512,23 @@ struct Relay {
     at_boundary: bool,
     finished: bool,
     shared: Arc<Shared>,
+    /// Usage accounting, finished when the stream ends (or the client leaves).
+    meter: Option<Meter>,
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.finish_meter(true);
+    }
 }
 
 impl Relay {
+    fn finish_meter(&mut self, error: bool) {
+        if let Some(meter) = self.meter.take() {
+            meter.finish(error);
+        }
+    }
+
     async fn next(&mut self) -> Option<Bytes> {
         loop {
             if self.finished {
@@ -467,6 +550,7 @@ impl Relay {
                 }
                 Ok(None) => {
                     self.finished = true;
+                    self.finish_meter(!self.saw_done);
                     if self.saw_done {
                         let rest = std::mem::take(&mut self.buf);
                         return (!rest.is_empty()).then(|| Bytes::from(rest));
@@ -475,10 +559,12 @@ impl Relay {
                 }
                 Ok(Some(Err(_))) => {
                     self.finished = true;
+                    self.finish_meter(true);
                     return Some(self.error_event("the upstream connection broke mid-stream"));
                 }
                 Err(_) => {
                     self.finished = true;
+                    self.finish_meter(true);
                     return Some(self.error_event("the upstream stream stalled"));
                 }
             }
@@ -507,13 +593,20 @@ impl Relay {
             let data = data.strip_prefix(b" ").unwrap_or(data);
             if data == b"[DONE]" {
                 self.saw_done = true;
-            } else if data.windows(7).any(|w| w == b"\"model\"")
-                && let Some(rewritten) = rewrite_model(data, &self.logical)
-            {
-                out.extend_from_slice(b"data: ");
-                out.extend_from_slice(&rewritten);
-                out.push(b'\n');
-                return;
+            } else {
+                if let Some(meter) = &mut self.meter
+                    && let Ok(event) = serde_json::from_slice::<Value>(data)
+                {
+                    meter.observe(&event);
+                }
+                if data.windows(7).any(|w| w == b"\"model\"")
+                    && let Some(rewritten) = rewrite_model(data, &self.logical)
+                {
+                    out.extend_from_slice(b"data: ");
+                    out.extend_from_slice(&rewritten);
+                    out.push(b'\n');
+                    return;
+                }
             }
         }
         out.extend_from_slice(line);

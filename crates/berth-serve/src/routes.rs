@@ -1,9 +1,9 @@
 //! The HTTP surface: thin handlers over [`crate::proxy`].
 
-use crate::proxy::{Endpoint, Shared, dispatch};
+use crate::proxy::{Endpoint, Shared, authenticate, dispatch};
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use bytes::Bytes;
@@ -25,20 +25,34 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .with_state(shared)
 }
 
-async fn chat_completions(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
-    dispatch(shared, Endpoint::ChatCompletions, body).await
+async fn chat_completions(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    dispatch(shared, Endpoint::ChatCompletions, headers, body).await
 }
 
-async fn embeddings(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
-    dispatch(shared, Endpoint::Embeddings, body).await
+async fn embeddings(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    dispatch(shared, Endpoint::Embeddings, headers, body).await
 }
 
-async fn models(State(shared): State<Arc<Shared>>) -> Response {
+/// The models the caller's key may use (all when the gateway is open).
+async fn models(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    let key = match authenticate(&shared, &headers).await {
+        Ok(key) => key,
+        Err(error) => return error.into_response(),
+    };
     let live = shared.live.load();
     let data: Vec<_> = live
         .config
         .models
         .keys()
+        .filter(|id| key.as_ref().is_none_or(|k| k.allows(id)))
         .map(|id| json!({"id": id, "object": "model", "created": 0, "owned_by": "berth"}))
         .collect();
     axum::Json(json!({"object": "list", "data": data})).into_response()

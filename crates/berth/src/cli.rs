@@ -51,6 +51,56 @@ pub enum Command {
     Index(IndexCommand),
     /// Run the gateway: the stack's models behind one OpenAI-compatible API.
     Serve(ServeArgs),
+    /// Manage the gateway's API keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+/// `keys` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create a key and print it, once: berth keeps only a hash of it.
+    Create(KeysCreateArgs),
+    /// List the keys with their scopes, limits and usage (never the keys themselves).
+    List {
+        #[command(flatten)]
+        stack: StackOption,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a key: a running gateway refuses it within seconds.
+    Revoke {
+        /// The key's id (from `keys list`).
+        id: i64,
+        #[command(flatten)]
+        stack: StackOption,
+    },
+}
+
+/// Arguments of `keys create`.
+#[derive(Debug, Args)]
+pub struct KeysCreateArgs {
+    #[command(flatten)]
+    pub stack: StackOption,
+    /// The user the key acts for.
+    #[arg(long)]
+    pub user: String,
+    /// The user's groups, comma-separated.
+    #[arg(long, value_delimiter = ',', value_name = "GROUP,...")]
+    pub groups: Vec<String>,
+    /// The logical models the key may use, comma-separated (default: all).
+    #[arg(long, value_delimiter = ',', value_name = "MODEL,...")]
+    pub models: Vec<String>,
+    /// Requests per minute at most.
+    #[arg(long, value_name = "N")]
+    pub rpm: Option<u64>,
+    /// Tokens (prompt and completion) per minute at most.
+    #[arg(long, value_name = "N")]
+    pub tpm: Option<u64>,
+    /// A label for the key.
+    #[arg(long, value_name = "LABEL")]
+    pub name: Option<String>,
 }
 
 /// Where the stack is, for commands whose positional argument is something else.
@@ -158,6 +208,10 @@ pub struct ServeArgs {
     /// Port to listen on (0: any free port; the address is printed).
     #[arg(long, default_value_t = 8080)]
     pub port: u16,
+    /// Demand an API key even when none exist (otherwise a stack without keys is served
+    /// to anyone, for local development).
+    #[arg(long)]
+    pub require_keys: bool,
 }
 
 /// berth's server roles.

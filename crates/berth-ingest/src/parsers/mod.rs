@@ -215,6 +215,31 @@ pub fn parse(
     Ok(doc)
 }
 
+thread_local! {
+    /// Set while a parser runs under [`contained`] on this thread.
+    static CONTAINED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f`, catching a panic. A contained panic is an expected outcome of a hostile
+/// document (it is recorded as that document's error), so the process-wide panic hook is
+/// told to stay quiet about it: no message and no backtrace on stderr (symbolising one
+/// would also cost hundreds of megabytes in a binary with debug information).
+fn contained<T>(f: impl FnOnce() -> T) -> std::thread::Result<T> {
+    static QUIET_HOOK: std::sync::Once = std::sync::Once::new();
+    QUIET_HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !CONTAINED.with(|c| c.get()) {
+                previous(info);
+            }
+        }));
+    });
+    let was = CONTAINED.with(|c| c.replace(true));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    CONTAINED.with(|c| c.set(was));
+    result
+}
+
 /// Parses a document on a worker thread, so that a panic or a hang inside a parser fails
 /// this document only. Enforces the size limit first.
 pub fn parse_contained(
@@ -236,10 +261,8 @@ pub fn parse_contained(
     // here under `catch_unwind`; the formats handled by third-party extractors (PDF, DOCX),
     // which can loop, run on their own thread under a timeout.
     if !matches!(format, Format::Pdf | Format::Docx) {
-        return std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            parse(format, &raw, options)
-        }))
-        .unwrap_or_else(|panic| Err(crashed(format, panic)));
+        return contained(|| parse(format, &raw, options))
+            .unwrap_or_else(|panic| Err(crashed(format, panic)));
     }
     let (tx, rx) = mpsc::channel();
     let opts = options.clone();
@@ -247,9 +270,7 @@ pub fn parse_contained(
         .name(format!("parse-{}", format.name()))
         .stack_size(16 * 1024 * 1024)
         .spawn(move || {
-            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                parse(format, &raw, &opts)
-            }));
+            let result = contained(|| parse(format, &raw, &opts));
             let _ = tx.send(result);
         });
     if let Err(e) = spawned {

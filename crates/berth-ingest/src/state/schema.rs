@@ -98,4 +98,31 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE chunks ADD COLUMN embedding BLOB;
     "#,
+    // 3: the gateway's API keys (only a hash of each key is stored) and their usage per
+    // model and UTC day (`YYYY-MM-DD`).
+    r#"
+    CREATE TABLE api_keys (
+        id         INTEGER PRIMARY KEY,
+        name       TEXT,
+        hash       TEXT NOT NULL UNIQUE,
+        user       TEXT NOT NULL,
+        groups     TEXT NOT NULL DEFAULT '[]',   -- JSON array
+        models     TEXT NOT NULL DEFAULT '[]',   -- JSON array; empty: every model
+        rpm        INTEGER,
+        tpm        INTEGER,
+        created_ms INTEGER NOT NULL,
+        revoked_ms INTEGER
+    );
+
+    CREATE TABLE usage (
+        key_id            INTEGER NOT NULL,
+        model             TEXT NOT NULL,
+        day               TEXT NOT NULL,
+        requests          INTEGER NOT NULL DEFAULT 0,
+        prompt_tokens     INTEGER NOT NULL DEFAULT 0,
+        completion_tokens INTEGER NOT NULL DEFAULT 0,
+        errors            INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (key_id, model, day)
+    );
+    "#,
 ];

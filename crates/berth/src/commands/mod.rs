@@ -4,6 +4,7 @@ mod catalog;
 mod docs;
 mod ingest;
 mod init;
+mod keys;
 mod plan;
 mod search;
 mod serve;
@@ -61,6 +62,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Search(args) => search::run(&args, &cli.catalogs),
         Command::Index(cmd) => search::index(&cmd, &cli.catalogs),
         Command::Serve(args) => serve::run(&args, &cli.catalogs),
+        Command::Keys(cmd) => keys::run(&cmd),
     }
 }
 

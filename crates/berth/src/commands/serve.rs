@@ -6,8 +6,10 @@ use crate::cli::ServeArgs;
 use crate::report::UserError;
 use anyhow::Context as _;
 use berth_deploy::load;
-use berth_serve::{Gateway, GatewayConfig};
+use berth_serve::keys::KeyStore as _;
+use berth_serve::{Gateway, GatewayConfig, KeyOptions};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 /// How often the stack file is checked for edits.
@@ -43,6 +45,13 @@ pub(crate) fn run(args: &ServeArgs, catalogs: &[PathBuf]) -> anyhow::Result<Outc
         return Ok(Outcome::Invalid);
     };
     let stack_file = load::stack_path(&args.stack.stack);
+    let (keys, database) = super::keys::store(&args.stack.stack)?;
+    if !args.require_keys && !keys.has_keys().context("reading the API keys")? {
+        eprintln!(
+            "berth: no API keys in {}: the gateway is unauthenticated, open to anyone who can reach it (create keys with `berth keys create`, or pass --require-keys)",
+            database.display()
+        );
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -56,7 +65,11 @@ pub(crate) fn run(args: &ServeArgs, catalogs: &[PathBuf]) -> anyhow::Result<Outc
             "berth gateway listening on http://{address}/v1 (models: {})",
             names(&initial)
         );
-        let gateway = Gateway::new(initial);
+        let options = KeyOptions {
+            require_keys: args.require_keys,
+            ..KeyOptions::default()
+        };
+        let gateway = Gateway::with_keys(initial, Arc::new(keys), options);
 
         // Edits to the stack file take effect without a restart: requests in flight keep
         // the configuration they started with. A stack with errors keeps the old one.
