@@ -2,13 +2,12 @@
 //! gateway, with stand-in upstreams (the project's own scripted OpenAI-compatible servers,
 //! since real model servers cannot run here), and reloading the stack file while serving.
 
+mod common;
+
 use berth_serve::standin::{Behavior, Standin};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use common::Server;
+use std::path::PathBuf;
+use std::process::Command;
 
 /// A Python with the `openai` package: `BERTH_TEST_PYTHON`, else the `.venv-test` that
 /// `.ci/run` creates. Without one the test says so loudly, and fails under CI.
@@ -34,90 +33,6 @@ fn python() -> Option<PathBuf> {
     }
     eprintln!("SKIPPED: {message}");
     None
-}
-
-struct Server {
-    child: Child,
-    base_url: String,
-    lines: mpsc::Receiver<String>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Server {
-    fn start(dir: &Path) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
-            .args(["serve", "--port", "0"])
-            .current_dir(dir)
-            .env("UPSTREAM_KEY", "sk-upstream-secret")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        // Output and errors both feed one channel of lines.
-        let (tx, lines) = mpsc::channel();
-        let stdout: Box<dyn Read + Send> = Box::new(child.stdout.take().unwrap());
-        let stderr: Box<dyn Read + Send> = Box::new(child.stderr.take().unwrap());
-        for stream in [stdout, stderr] {
-            let tx = tx.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                    if tx.send(line).is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-        let mut server = Server {
-            child,
-            base_url: String::new(),
-            lines,
-        };
-        let line = server.wait_for("listening on");
-        let url = line
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .unwrap();
-        server.base_url = url.to_string();
-        server
-    }
-
-    /// The next output line containing `needle` (bounded wait).
-    fn wait_for(&self, needle: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) if line.contains(needle) => return line,
-                Ok(_) => continue,
-                Err(_) => panic!("berth serve printed no line containing `{needle}` within 30 s"),
-            }
-        }
-    }
-
-    fn get(&self, path: &str) -> String {
-        let address = self
-            .base_url
-            .trim_start_matches("http://")
-            .split('/')
-            .next()
-            .unwrap()
-            .to_string();
-        let mut stream = TcpStream::connect(&address).unwrap();
-        write!(
-            stream,
-            "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
-        )
-        .unwrap();
-        let mut answer = String::new();
-        stream.read_to_string(&mut answer).unwrap();
-        answer
-    }
 }
 
 /// A logical model `name` served by `upstreams` in order (as `upstream-NAME`, with the
@@ -162,10 +77,10 @@ async fn the_official_openai_client_works_against_the_gateway() {
     ]
     .concat();
     std::fs::write(dir.path().join("berth.yaml"), &stack).unwrap();
-    let server = Server::start(dir.path());
+    let server = Server::start(dir.path(), &[("UPSTREAM_KEY", "sk-upstream-secret")]);
 
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/clients/openai_client.py");
-    let base_url = server.base_url.clone();
+    let base_url = server.base_url();
     let out = tokio::task::spawn_blocking(move || {
         Command::new(python)
             .arg(script)
@@ -208,8 +123,13 @@ async fn editing_the_stack_file_reloads_the_routes_without_a_restart() {
         format!("stack: gw\nmodels:\n{}", model("chat", &[&a])),
     )
     .unwrap();
-    let server = Server::start(dir.path());
-    assert!(server.get("/v1/models").contains("\"chat\""));
+    let server = Server::start(dir.path(), &[("UPSTREAM_KEY", "sk-upstream-secret")]);
+    assert!(
+        server
+            .request("GET", "/v1/models", None, "")
+            .1
+            .contains("\"chat\"")
+    );
 
     std::fs::write(
         &path,
@@ -221,7 +141,7 @@ async fn editing_the_stack_file_reloads_the_routes_without_a_restart() {
     )
     .unwrap();
     server.wait_for("reloaded");
-    let models = server.get("/v1/models");
+    let models = server.request("GET", "/v1/models", None, "").1;
     assert!(
         models.contains("\"summarise\"") && models.contains("\"chat\""),
         "{models}"
@@ -230,6 +150,6 @@ async fn editing_the_stack_file_reloads_the_routes_without_a_restart() {
     // A broken edit keeps the last good configuration.
     std::fs::write(&path, "stack: gw\nmodels: [not, a, map]\n").unwrap();
     server.wait_for("still serving the previous configuration");
-    let models = server.get("/v1/models");
+    let models = server.request("GET", "/v1/models", None, "").1;
     assert!(models.contains("\"summarise\""), "{models}");
 }

@@ -1,12 +1,12 @@
 //! `berth keys` with `berth serve`: a created key is listed (without the key or its
 //! hash), authenticates against the gateway, and stops working once revoked.
 
+mod common;
+
 use berth_serve::standin::Standin;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use common::Server;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 fn berth(dir: &Path, args: &[&str]) -> (bool, String, String) {
@@ -22,102 +22,15 @@ fn berth(dir: &Path, args: &[&str]) -> (bool, String, String) {
     )
 }
 
-struct Server {
-    child: Child,
-    address: String,
-    lines: mpsc::Receiver<String>,
+/// A chat request for model `chat`.
+fn chat(server: &Server, key: Option<&str>) -> (u16, String) {
+    server.request(
+        "POST",
+        "/v1/chat/completions",
+        key,
+        r#"{"model":"chat","messages":[{"role":"user","content":"hi"}]}"#,
+    )
 }
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Server {
-    fn start(dir: &Path) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
-            .args(["serve", "--port", "0"])
-            .current_dir(dir)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let (tx, lines) = mpsc::channel();
-        let stdout: Box<dyn Read + Send> = Box::new(child.stdout.take().unwrap());
-        let stderr: Box<dyn Read + Send> = Box::new(child.stderr.take().unwrap());
-        for stream in [stdout, stderr] {
-            let tx = tx.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                    if tx.send(line).is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-        let mut server = Server {
-            child,
-            address: String::new(),
-            lines,
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let mut seen = Vec::new();
-        let line = loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match server.lines.recv_timeout(left) {
-                Ok(line) if line.contains("listening on") => break line,
-                Ok(line) => seen.push(line),
-                Err(_) => panic!("berth serve did not start within 30 s: {seen:?}"),
-            }
-        };
-        server.address = line
-            .split_whitespace()
-            .find_map(|w| w.strip_prefix("http://"))
-            .and_then(|w| w.split('/').next())
-            .unwrap()
-            .to_owned();
-        server
-    }
-
-    /// Sends one request; returns the status and the body.
-    fn request(&self, method: &str, path: &str, key: Option<&str>, body: &str) -> (u16, String) {
-        let mut stream = TcpStream::connect(&self.address).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(30)))
-            .unwrap();
-        let auth = key.map_or(String::new(), |k| format!("Authorization: Bearer {k}\r\n"));
-        write!(
-            stream,
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            self.address,
-            body.len()
-        )
-        .unwrap();
-        let mut answer = String::new();
-        stream.read_to_string(&mut answer).unwrap();
-        let status = answer
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| panic!("not an HTTP answer: {answer}"));
-        let body = answer
-            .split_once("\r\n\r\n")
-            .map_or(String::new(), |(_, b)| b.to_owned());
-        (status, body)
-    }
-
-    fn chat(&self, key: Option<&str>) -> (u16, String) {
-        self.request(
-            "POST",
-            "/v1/chat/completions",
-            key,
-            r#"{"model":"chat","messages":[{"role":"user","content":"hi"}]}"#,
-        )
-    }
-}
-
 #[test]
 fn keys_are_created_listed_used_and_revoked() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
@@ -164,11 +77,11 @@ fn keys_are_created_listed_used_and_revoked() {
         assert!(!text.contains(&hash), "the hash is listed: {text}");
     }
 
-    let server = Server::start(dir.path());
-    let (status, body) = server.chat(None);
+    let server = Server::start(dir.path(), &[]);
+    let (status, body) = chat(&server, None);
     assert_eq!(status, 401, "{body}");
     assert!(body.contains("invalid_api_key"));
-    let (status, body) = server.chat(Some(&key));
+    let (status, body) = chat(&server, Some(&key));
     assert_eq!(status, 200, "{body}");
     assert_eq!(server.request("GET", "/healthz", None, "").0, 200);
 
@@ -183,7 +96,7 @@ fn keys_are_created_listed_used_and_revoked() {
     // The gateway re-checks a key at most every 2 s: poll, bounded.
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
-        let (status, body) = server.chat(Some(&key));
+        let (status, body) = chat(&server, Some(&key));
         if status == 401 {
             assert!(body.contains("invalid_api_key"));
             break;
