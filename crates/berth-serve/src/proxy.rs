@@ -129,6 +129,51 @@ pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
         .map(Duration::from_secs)
 }
 
+/// The order in which one request tries a model's routes. Adjacent routes that serve the
+/// same upstream model are replicas of one route: they share the traffic by weight (the
+/// first one tried is drawn with probability weight / total weight, and so on for the
+/// rest of the group), and the others of the group are the first fallbacks. Routes serving
+/// different models are fallback tiers, tried in the order written. `seed` is a random
+/// number.
+fn request_order(routes: &[RouteTarget], mut seed: u64) -> Vec<usize> {
+    let mut order = Vec::with_capacity(routes.len());
+    let mut start = 0;
+    while start < routes.len() {
+        let model = &routes[start].model;
+        let mut end = start + 1;
+        while end < routes.len() && model.is_some() && routes[end].model == *model {
+            end += 1;
+        }
+        let mut group: Vec<usize> = (start..end).collect();
+        while !group.is_empty() {
+            let total: u64 = group
+                .iter()
+                .map(|&i| u64::from(routes[i].weight.max(1)))
+                .sum();
+            // A step of a 64-bit LCG per draw (Knuth's constants): enough to spread load.
+            seed = seed
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            let mut ticket = (seed >> 33) % total;
+            let pick = group
+                .iter()
+                .position(|&i| {
+                    let w = u64::from(routes[i].weight.max(1));
+                    if ticket < w {
+                        true
+                    } else {
+                        ticket -= w;
+                        false
+                    }
+                })
+                .unwrap_or(0);
+            order.push(group.remove(pick));
+        }
+        start = end;
+    }
+    order
+}
+
 /// Exponential backoff for retry `attempt` (0-based), capped, with jitter in [d/2, d].
 fn backoff(base: Duration, max: Duration, attempt: u32) -> Duration {
     let d = base.saturating_mul(1u32 << attempt.min(16)).min(max);
@@ -338,7 +383,9 @@ async fn route_request(
     let config = &live.config;
     let deadline = start + config.timeouts.total;
     let mut last: Option<Failure> = None;
-    'routes: for (i, route) in routes.iter().enumerate() {
+    let order = request_order(routes, RandomState::new().hash_one(Instant::now()));
+    let routes: Vec<&RouteTarget> = order.iter().map(|&i| &routes[i]).collect();
+    'routes: for (i, route) in routes.iter().copied().enumerate() {
         let key = route.breaker_key();
         let has_next = i + 1 < routes.len();
         if !shared
@@ -645,6 +692,40 @@ mod tests {
         h.insert("retry-after-ms", HeaderValue::from_static("250"));
         assert_eq!(retry_after(&h), Some(Duration::from_millis(250)));
         assert_eq!(retry_after(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn replicas_share_traffic_by_weight_and_tiers_keep_their_order() {
+        let route = |name: &str, model: &str, weight: u32| RouteTarget {
+            weight,
+            ..RouteTarget::new(name, "http://x/v1").with_model(model)
+        };
+        let routes = [
+            route("a", "qwen", 3),
+            route("b", "qwen", 1),
+            route("public", "deepseek-chat", 1),
+        ];
+        let mut first_a = 0;
+        let draws = 20_000u64;
+        for seed in 0..draws {
+            let order = request_order(&routes, seed.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+            assert_eq!(order.len(), 3);
+            assert_eq!(
+                order[2], 2,
+                "the other model is a fallback tier, always last"
+            );
+            if order[0] == 0 {
+                first_a += 1;
+            }
+        }
+        let share = first_a as f64 / draws as f64;
+        assert!(
+            (share - 0.75).abs() < 0.02,
+            "replica a served {share:.3}, not 0.75"
+        );
+        // Different models: the written order, whatever the weights.
+        let tiers = [route("x", "m1", 1), route("y", "m2", 100)];
+        assert_eq!(request_order(&tiers, 7), vec![0, 1]);
     }
 
     #[test]
