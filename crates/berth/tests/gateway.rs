@@ -35,13 +35,20 @@ fn python() -> Option<PathBuf> {
     None
 }
 
-/// A logical model `name` served by `upstreams` in order (as `upstream-NAME`, with the
-/// upstream key from the environment).
+/// A logical model `name` served by `upstreams` as fallback tiers in that order (the
+/// first as `upstream-NAME`, the others as `upstream-NAME-2`, … — different upstream
+/// models, so they are not replicas sharing traffic), with the upstream key from the
+/// environment.
 fn model(name: &str, upstreams: &[&Standin]) -> String {
     let mut text = format!("  {name}:\n");
-    for upstream in upstreams {
+    for (i, upstream) in upstreams.iter().enumerate() {
+        let suffix = if i == 0 {
+            String::new()
+        } else {
+            format!("-{}", i + 1)
+        };
         text += &format!(
-            "    - provider: openai\n      base_url: {}\n      model: upstream-{name}\n      api_key: ${{secret:UPSTREAM_KEY}}\n",
+            "    - provider: openai\n      base_url: {}\n      model: upstream-{name}{suffix}\n      api_key: ${{secret:UPSTREAM_KEY}}\n",
             upstream.base_url()
         );
     }
