@@ -88,12 +88,10 @@ pub(crate) fn run(args: &ServeArgs, catalogs: &[PathBuf]) -> anyhow::Result<Outc
                 let (stack, catalogs) = (stack.clone(), catalogs.clone());
                 match tokio::task::spawn_blocking(move || config(&stack, &catalogs)).await {
                     Ok(Ok(Some(config))) => {
-                        println!(
-                            "reloaded {} (models: {})",
-                            stack_file.display(),
-                            names(&config)
-                        );
+                        // Announced once in effect, so whoever reads the line can rely on it.
+                        let models = names(&config);
                         watched.reload(config);
+                        println!("reloaded {} (models: {models})", stack_file.display());
                     }
                     Ok(Ok(None)) => eprintln!(
                         "berth: {} has errors; still serving the previous configuration",
