@@ -171,20 +171,9 @@ impl Pipeline {
         };
         let parse = ParseOptions::default();
         // The embedding model is identified by where its vectors come from.
-        let (embedder, embed_model) = match &planned.embed {
+        let (embedder, embed_model) = match embedder(plan, name, base)? {
+            Some((embedder, identity)) => (Some(embedder), Some(identity)),
             None => (None, None),
-            Some(model) => {
-                let embed_error = |message: String| PipelineError::Embedder {
-                    pipeline: name.to_string(),
-                    message,
-                };
-                let choice =
-                    embedder_for(plan, model, base).map_err(|e| embed_error(e.to_string()))?;
-                let embedder = choice
-                    .build(&HttpOptions::default(), &BuiltinOptions::default())
-                    .map_err(|e| embed_error(format!("model `{model}`: {e}")))?;
-                (Some(Arc::from(embedder)), Some(choice.identity()))
-            }
         };
         let fingerprint = {
             let basis = serde_json::json!({
@@ -210,4 +199,32 @@ impl Pipeline {
             fingerprint,
         })
     }
+}
+
+/// A pipeline's embedder and the identity of the vectors it makes (for fingerprints).
+pub type PipelineEmbedder = (Arc<dyn Embedder>, String);
+
+/// The embedder of pipeline `name` with the identity of the vectors it makes, or `None`
+/// when the pipeline does not embed. Loads the built-in model or sets up the client.
+pub fn embedder(
+    plan: &Plan,
+    name: &str,
+    base: &Path,
+) -> Result<Option<PipelineEmbedder>, PipelineError> {
+    let planned = plan
+        .pipelines
+        .get(name)
+        .ok_or_else(|| PipelineError::Unknown(name.to_string()))?;
+    let Some(model) = &planned.embed else {
+        return Ok(None);
+    };
+    let embed_error = |message: String| PipelineError::Embedder {
+        pipeline: name.to_string(),
+        message,
+    };
+    let choice = embedder_for(plan, model, base).map_err(|e| embed_error(e.to_string()))?;
+    let built = choice
+        .build(&HttpOptions::default(), &BuiltinOptions::default())
+        .map_err(|e| embed_error(format!("model `{model}`: {e}")))?;
+    Ok(Some((Arc::from(built), choice.identity())))
 }

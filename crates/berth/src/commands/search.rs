@@ -9,10 +9,11 @@ use berth_deploy::load;
 use berth_index::{EmbeddedIndex, Filter, Mode, Principal, Retriever, SearchRequest};
 use berth_ingest::index::{self as sync, SyncReport};
 use berth_ingest::state::{StateLock, StateStore};
-use berth_models::{BuiltinOptions, Embedder, HttpOptions, embedder_for};
+use berth_models::Embedder;
 use berth_stack::plan::Plan;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// The pipeline a command works on: the one named, or the stack's only one.
 fn pipeline_of(plan: &Plan, named: Option<&str>) -> anyhow::Result<String> {
@@ -37,16 +38,10 @@ fn pipeline_of(plan: &Plan, named: Option<&str>) -> anyhow::Result<String> {
 }
 
 /// The embedder of a pipeline, if it embeds.
-fn embedder(plan: &Plan, pipeline: &str, base: &Path) -> anyhow::Result<Option<Box<dyn Embedder>>> {
-    let Some(model) = &plan.pipelines[pipeline].embed else {
-        return Ok(None);
-    };
-    let choice = embedder_for(plan, model, base)
-        .map_err(|e| UserError(format!("pipeline `{pipeline}`: {e}")))?;
-    let built = choice
-        .build(&HttpOptions::default(), &BuiltinOptions::default())
-        .map_err(|e| UserError(format!("pipeline `{pipeline}`: model `{model}`: {e}")))?;
-    Ok(Some(built))
+fn embedder(plan: &Plan, pipeline: &str, base: &Path) -> anyhow::Result<Option<Arc<dyn Embedder>>> {
+    let built = berth_ingest::pipeline::embedder(plan, pipeline, base)
+        .map_err(|e| UserError(e.to_string()))?;
+    Ok(built.map(|(embedder, _)| embedder))
 }
 
 /// Prints what a sync did, when it did anything worth saying.
