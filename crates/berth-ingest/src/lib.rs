@@ -19,6 +19,7 @@ pub mod chunkers;
 pub mod continuous;
 pub mod document;
 pub mod index;
+pub mod knowledge;
 pub mod metrics;
 pub mod parsers;
 pub mod pipeline;

@@ -44,6 +44,16 @@ impl Breakers {
         })
     }
 
+    /// The circuit's state for display: `closed`, `open` or `half-open`.
+    pub(crate) fn state(&self, key: &str, now: Instant) -> &'static str {
+        let map = self.states.lock().unwrap_or_else(|e| e.into_inner());
+        match map.get(key).and_then(|s| s.open_until) {
+            None => "closed",
+            Some(until) if now < until => "open",
+            Some(_) => "half-open",
+        }
+    }
+
     /// Records a success: closes the circuit.
     pub(crate) fn success(&self, key: &str) {
         self.with(key, |s| *s = State::default());

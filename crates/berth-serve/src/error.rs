@@ -58,6 +58,12 @@ pub enum ApiError {
     /// The key store could not be read (503).
     #[error("API keys cannot be checked right now")]
     AuthUnavailable,
+    /// No such resource (an app, a chunk) (404).
+    #[error("{0}")]
+    NotFound(String),
+    /// An app could not answer for a reason of its own (retrieval, the state store) (500).
+    #[error("{0}")]
+    AppFailed(String),
 }
 
 impl ApiError {
@@ -74,6 +80,8 @@ impl ApiError {
             ApiError::ModelNotAllowed(_) => StatusCode::FORBIDDEN,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::AuthUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::AppFailed(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -98,6 +106,8 @@ impl ApiError {
             ),
             ApiError::RateLimited { .. } => ("rate_limit_error", Some("rate_limit_exceeded"), None),
             ApiError::AuthUnavailable => ("server_error", Some("auth_unavailable"), None),
+            ApiError::NotFound(_) => ("invalid_request_error", Some("not_found"), None),
+            ApiError::AppFailed(_) => ("server_error", Some("app_failed"), None),
         };
         json!({ "message": self.to_string(), "type": ty, "param": param, "code": code })
     }

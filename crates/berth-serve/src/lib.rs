@@ -16,6 +16,7 @@
 //! A store with no keys at all leaves the gateway open unless
 //! [`KeyOptions::require_keys`] is set.
 
+pub mod apps;
 mod auth;
 mod breaker;
 pub mod config;
@@ -25,7 +26,9 @@ mod metrics;
 mod proxy;
 mod routes;
 pub mod standin;
+mod ui;
 
+pub use apps::{AppError, AppSet};
 pub use auth::KeyOptions;
 pub use config::{BreakerPolicy, ConfigError, GatewayConfig, RetryPolicy, RouteTarget, Timeouts};
 pub use error::ApiError;
@@ -53,6 +56,7 @@ impl Gateway {
                 metrics: Arc::default(),
                 breakers: breaker::Breakers::default(),
                 auth: None,
+                apps: ArcSwap::from_pointee(AppSet::empty()),
             }),
         }
     }
@@ -72,6 +76,7 @@ impl Gateway {
                 metrics,
                 breakers: breaker::Breakers::default(),
                 auth: Some(Arc::new(auth)),
+                apps: ArcSwap::from_pointee(AppSet::empty()),
             }),
         }
     }
@@ -88,6 +93,53 @@ impl Gateway {
     /// they started with; new requests use `config`.
     pub fn reload(&self, config: GatewayConfig) {
         self.shared.live.store(Arc::new(Live::new(config)));
+    }
+
+    /// Replaces the apps served (`GET /v1/apps`, `model: "app/NAME"`, the UI's pages).
+    /// Answers already started finish with the apps they started with.
+    pub fn set_apps(&self, apps: AppSet) {
+        self.shared.apps.store(Arc::new(apps));
+    }
+
+    /// Answers `question` with app `name` in process, as `principal` would be answered
+    /// over HTTP (for `berth ask`): text pieces go to `on_delta` as they are generated,
+    /// then the whole answer is returned.
+    pub async fn ask(
+        &self,
+        name: &str,
+        question: &str,
+        principal: berth_index::Principal,
+        session: Option<String>,
+        mut on_delta: impl FnMut(&str),
+    ) -> Result<apps::assistant::Answer, ApiError> {
+        let app = self
+            .shared
+            .apps
+            .load()
+            .apps
+            .get(name)
+            .cloned()
+            .ok_or_else(|| ApiError::NotFound(format!("The app `{name}` does not exist")))?;
+        let owner = principal.user.clone().unwrap_or_else(|| "anonymous".into());
+        let mut events = apps::assistant::start(
+            self.shared.clone(),
+            app,
+            apps::assistant::Query {
+                question: question.to_string(),
+                history: Vec::new(),
+                session,
+                principal,
+                owner,
+                options: Default::default(),
+            },
+        );
+        while let Some(event) = events.recv().await {
+            match event? {
+                apps::assistant::Event::Delta(text) => on_delta(&text),
+                apps::assistant::Event::Done(answer) => return Ok(*answer),
+            }
+        }
+        Err(ApiError::AppFailed("the app stopped without an answer".into()))
     }
 
     /// The HTTP routes, ready to serve (no socket needed, e.g. for `oneshot` tests).

@@ -63,6 +63,7 @@ pub(crate) struct Shared {
     pub(crate) breakers: Breakers,
     /// API keys, scopes, limits and usage; `None`: open to anyone.
     pub(crate) auth: Option<Arc<Auth>>,
+    pub(crate) apps: ArcSwap<crate::apps::AppSet>,
 }
 
 /// Why one attempt on one route failed in a way that allows trying again.
@@ -255,6 +256,25 @@ async fn attempt(
         Ok(Err(_)) => Err(AttemptError::Retryable(Failure::Body)),
         Ok(Ok(body)) => Ok(Success::Whole { status, body }),
     }
+}
+
+/// Calls a logical model for one of the gateway's own apps: routed, retried and failed
+/// over like a client's request, counted in the metrics, but neither authenticated nor
+/// metered (the app's request was).
+pub(crate) async fn call_model(
+    shared: &Arc<Shared>,
+    body: Map<String, Value>,
+) -> Result<Response, ApiError> {
+    let start = Instant::now();
+    let raw = Bytes::from(serde_json::to_vec(&body).unwrap_or_default());
+    let (model, route, result) =
+        route_request(shared, Endpoint::ChatCompletions, raw, start, None).await;
+    let status = match &result {
+        Ok(r) => r.status().as_u16(),
+        Err(e) => e.status().as_u16(),
+    };
+    shared.metrics.request(&model, &route, status, start.elapsed());
+    result
 }
 
 /// Handles one request to a routed endpoint; always answers, errors included, and

@@ -1,6 +1,8 @@
 //! The HTTP surface: thin handlers over [`crate::proxy`].
 
+use crate::apps::http as apps;
 use crate::proxy::{Endpoint, Shared, authenticate, dispatch};
+use crate::ui;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -21,6 +23,14 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .route("/v1/apps", get(apps::list))
+        .route("/v1/apps/{name}/query", post(apps::query))
+        .route("/v1/chunks/{id}", get(apps::chunk))
+        .route("/", get(ui::root))
+        .route("/ui/", get(ui::index))
+        .route("/ui/{asset}", get(ui::asset))
+        .route("/api/stack", get(ui::stack))
+        .route("/api/ingest", get(ui::ingest))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(shared)
 }
@@ -30,6 +40,18 @@ async fn chat_completions(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    // Apps are models too: `model: "app/NAME"`. The byte check keeps routed requests from
+    // being parsed twice.
+    if apps::names_app(&body)
+        && let Ok(serde_json::Value::Object(map)) = serde_json::from_slice(&body)
+        && let Some(name) = map
+            .get("model")
+            .and_then(|m| m.as_str())
+            .and_then(|m| m.strip_prefix(apps::APP_MODEL_PREFIX))
+    {
+        let name = name.to_owned();
+        return apps::chat_completions(shared, headers, map, name).await;
+    }
     dispatch(shared, Endpoint::ChatCompletions, headers, body).await
 }
 

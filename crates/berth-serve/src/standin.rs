@@ -27,6 +27,7 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -135,28 +136,27 @@ struct Inner {
     default: Mutex<Behavior>,
     queue: Mutex<VecDeque<Behavior>>,
     requests: Mutex<Vec<RecordedRequest>>,
+    keep_requests: AtomicBool,
     count: watch::Sender<usize>,
 }
 
 impl Inner {
     fn record(&self, path: &str, headers: &HeaderMap, body: &[u8]) -> Behavior {
-        let request = RecordedRequest {
-            path: path.to_owned(),
-            body: serde_json::from_slice(body).unwrap_or(Value::Null),
-            authorization: headers
-                .get(header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned),
-        };
-        let n = {
-            let mut requests = lock(&self.requests);
-            requests.push(request);
-            requests.len()
-        };
+        if self.keep_requests.load(Ordering::Relaxed) {
+            let request = RecordedRequest {
+                path: path.to_owned(),
+                body: serde_json::from_slice(body).unwrap_or(Value::Null),
+                authorization: headers
+                    .get(header::AUTHORIZATION)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned),
+            };
+            lock(&self.requests).push(request);
+        }
         let behavior = lock(&self.queue)
             .pop_front()
             .unwrap_or_else(|| lock(&self.default).clone());
-        self.count.send_replace(n);
+        self.count.send_modify(|c| *c += 1);
         behavior
     }
 
@@ -183,13 +183,19 @@ pub struct Standin {
 impl Standin {
     /// Starts a stand-in named `name` (it appears in replies) on a free local port.
     pub async fn start(name: &str) -> std::io::Result<Standin> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        Standin::start_at(SocketAddr::from(([127, 0, 0, 1], 0)), name).await
+    }
+
+    /// Starts a stand-in named `name` listening on `addr` (port 0: a free one).
+    pub async fn start_at(addr: SocketAddr, name: &str) -> std::io::Result<Standin> {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let inner = Arc::new(Inner {
             name: name.to_owned(),
             default: Mutex::new(Behavior::default()),
             queue: Mutex::new(VecDeque::new()),
             requests: Mutex::new(Vec::new()),
+            keep_requests: AtomicBool::new(true),
             count: watch::Sender::new(0),
         });
         let app = Router::new()
@@ -233,7 +239,14 @@ impl Standin {
         lock(&self.inner.queue).push_back(behavior);
     }
 
-    /// Every request received so far.
+    /// Whether requests are kept for [`Standin::requests`] (the default). Benchmarks turn
+    /// it off so that a long run neither grows nor contends on the record; they are
+    /// still counted.
+    pub fn keep_requests(&self, keep: bool) {
+        self.inner.keep_requests.store(keep, Ordering::Relaxed);
+    }
+
+    /// Every request received so far (while kept).
     pub fn requests(&self) -> Vec<RecordedRequest> {
         lock(&self.inner.requests).clone()
     }

@@ -51,6 +51,12 @@ pub enum Command {
     Index(IndexCommand),
     /// Run the gateway: the stack's models behind one OpenAI-compatible API.
     Serve(ServeArgs),
+    /// Ingest every pipeline, then serve the gateway, the apps and the web UI.
+    Up(UpArgs),
+    /// Ask an app a question (in process; streams the answer, then its citations).
+    Ask(AskArgs),
+    /// Talk with an app: an interactive conversation, history kept per session.
+    Chat(ChatArgs),
     /// Manage the gateway's API keys.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -212,6 +218,72 @@ pub struct ServeArgs {
     /// to anyone, for local development).
     #[arg(long)]
     pub require_keys: bool,
+}
+
+/// Arguments of `up`.
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// The stack file, or a directory holding `berth.yaml`.
+    #[arg(default_value = ".")]
+    pub stack: PathBuf,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    /// Port to listen on (default: 8080 when free, else any free port).
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// Serve without ingesting first.
+    #[arg(long)]
+    pub no_ingest: bool,
+    /// Demand an API key even when none exist.
+    #[arg(long)]
+    pub require_keys: bool,
+}
+
+/// Who is asking, for the apps' permission-aware retrieval.
+#[derive(Debug, Args)]
+pub struct AsUser {
+    /// Ask as this user: only passages public or granted to them are used.
+    #[arg(long = "as", value_name = "USER")]
+    pub user: Option<String>,
+    /// The user's groups, comma-separated.
+    #[arg(long, value_delimiter = ',', value_name = "GROUP,...")]
+    pub groups: Vec<String>,
+}
+
+/// Arguments of `ask`.
+#[derive(Debug, Args)]
+pub struct AskArgs {
+    /// The question.
+    pub question: String,
+    #[command(flatten)]
+    pub stack: StackOption,
+    /// The app to ask (needed when the stack has several rag or chat apps).
+    #[arg(long)]
+    pub app: Option<String>,
+    #[command(flatten)]
+    pub who: AsUser,
+    /// Continue this conversation (its history is kept in the state store).
+    #[arg(long)]
+    pub session: Option<String>,
+    /// Print the whole answer as JSON (citations, retrieved chunks, timings).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `chat`.
+#[derive(Debug, Args)]
+pub struct ChatArgs {
+    #[command(flatten)]
+    pub stack: StackOption,
+    /// The app to talk with (needed when the stack has several rag or chat apps).
+    #[arg(long)]
+    pub app: Option<String>,
+    #[command(flatten)]
+    pub who: AsUser,
+    /// Continue this conversation (default: a new one).
+    #[arg(long)]
+    pub session: Option<String>,
 }
 
 /// berth's server roles.

@@ -5,7 +5,12 @@
 //! either the old state or the new one — never a document marked done without its
 //! chunks. Chunk writes are upserts by id, so doing one twice changes nothing.
 
+mod conversations;
 mod schema;
+mod views;
+
+pub use conversations::Turn;
+pub use views::{ChunkView, DocumentCounts};
 
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};

@@ -125,4 +125,18 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (key_id, model, day)
     );
     "#,
+    // 4: conversation history of the gateway's chat and rag apps, per app, user and
+    // session, in order.
+    r#"
+    CREATE TABLE conversation_turns (
+        app        TEXT NOT NULL,
+        user       TEXT NOT NULL,
+        session    TEXT NOT NULL,
+        seq        INTEGER NOT NULL,
+        role       TEXT NOT NULL,
+        content    TEXT NOT NULL,
+        created_ms INTEGER NOT NULL,
+        PRIMARY KEY (app, user, session, seq)
+    );
+    "#,
 ];

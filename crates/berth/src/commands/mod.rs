@@ -1,5 +1,6 @@
 //! One module per command; `run` dispatches.
 
+mod apps;
 mod catalog;
 mod docs;
 mod ingest;
@@ -63,6 +64,9 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Index(cmd) => search::index(&cmd, &cli.catalogs),
         Command::Serve(args) => serve::run(&args, &cli.catalogs),
         Command::Keys(cmd) => keys::run(&cmd),
+        Command::Up(args) => apps::up(&args, &cli.catalogs),
+        Command::Ask(args) => apps::ask(&args, &cli.catalogs),
+        Command::Chat(args) => apps::chat(&args, &cli.catalogs),
     }
 }
 

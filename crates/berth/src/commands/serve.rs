@@ -7,7 +7,8 @@ use crate::report::UserError;
 use anyhow::Context as _;
 use berth_deploy::load;
 use berth_serve::keys::KeyStore as _;
-use berth_serve::{Gateway, GatewayConfig, KeyOptions};
+use berth_serve::apps::{CHAT_URL_ENV, apply_chat_env};
+use berth_serve::{AppSet, Gateway, GatewayConfig, KeyOptions};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -15,23 +16,48 @@ use std::time::{Duration, SystemTime};
 /// How often the stack file is checked for edits.
 const RELOAD_POLL: Duration = Duration::from_secs(1);
 
-/// The gateway configuration of the stack at `stack`, or `None` when the stack file has
-/// errors (they are printed).
-fn config(stack: &Path, catalogs: &[PathBuf]) -> anyhow::Result<Option<GatewayConfig>> {
-    let Planned::Ok { plan, .. } = load_and_plan(stack, catalogs, None, false)? else {
-        return Ok(None);
-    };
-    let config = GatewayConfig::from_plan(&plan).map_err(|e| UserError(e.to_string()))?;
-    Ok(Some(config))
+/// What the gateway serves for a stack: its models and its apps.
+pub(crate) struct Served {
+    pub(crate) config: GatewayConfig,
+    pub(crate) apps: AppSet,
+    /// The chat endpoint taken from the environment, if one was.
+    pub(crate) chat_endpoint: Option<String>,
 }
 
-fn names(config: &GatewayConfig) -> String {
-    let names: Vec<&str> = config.models.keys().map(String::as_str).collect();
-    if names.is_empty() {
-        "none".into()
-    } else {
-        names.join(", ")
-    }
+/// What the gateway serves for the stack at `stack`, or `None` when the stack file has
+/// errors (they are printed).
+pub(crate) fn prepare(stack: &Path, catalogs: &[PathBuf]) -> anyhow::Result<Option<Served>> {
+    let Planned::Ok {
+        mut plan, state, ..
+    } = load_and_plan(stack, catalogs, None, false)?
+    else {
+        return Ok(None);
+    };
+    let chat_endpoint = apply_chat_env(&mut plan);
+    let config = GatewayConfig::from_plan(&plan).map_err(|e| UserError(e.to_string()))?;
+    let stack_path = load::stack_path(stack);
+    let base = stack_path.parent().unwrap_or(Path::new("."));
+    let apps = AppSet::from_plan(&plan, state.path(), base).map_err(|e| UserError(e.to_string()))?;
+    Ok(Some(Served {
+        config,
+        apps,
+        chat_endpoint,
+    }))
+}
+
+fn names(served: &Served) -> String {
+    let list = |names: Vec<String>| {
+        if names.is_empty() {
+            "none".into()
+        } else {
+            names.join(", ")
+        }
+    };
+    format!(
+        "models: {}; apps: {}",
+        list(served.config.models.keys().cloned().collect()),
+        list(served.apps.names())
+    )
 }
 
 /// When the stack file last changed, and its size.
@@ -41,9 +67,22 @@ fn stamp(path: &Path) -> Option<(SystemTime, u64)> {
 }
 
 pub(crate) fn run(args: &ServeArgs, catalogs: &[PathBuf]) -> anyhow::Result<Outcome> {
-    let Some(initial) = config(&args.stack.stack, catalogs)? else {
+    serve(args, catalogs, |_, _| {})
+}
+
+/// Serves the stack of `args` until interrupted; `banner` prints what to tell the user
+/// once the gateway listens.
+pub(crate) fn serve(
+    args: &ServeArgs,
+    catalogs: &[PathBuf],
+    banner: impl FnOnce(std::net::SocketAddr, &Served),
+) -> anyhow::Result<Outcome> {
+    let Some(initial) = prepare(&args.stack.stack, catalogs)? else {
         return Ok(Outcome::Invalid);
     };
+    if let Some(url) = &initial.chat_endpoint {
+        println!("chat model `chat` from {CHAT_URL_ENV}: {url}");
+    }
     let stack_file = load::stack_path(&args.stack.stack);
     let (keys, database) = super::keys::store(&args.stack.stack)?;
     if !args.require_keys && !keys.has_keys().context("reading the API keys")? {
@@ -62,14 +101,17 @@ pub(crate) fn run(args: &ServeArgs, catalogs: &[PathBuf]) -> anyhow::Result<Outc
             .map_err(|e| UserError(format!("cannot listen on {}:{}: {e}", args.host, args.port)))?;
         let address = listener.local_addr()?;
         println!(
-            "berth gateway listening on http://{address}/v1 (models: {})",
+            "berth gateway listening on http://{address}/v1 ({})",
             names(&initial)
         );
+        banner(address, &initial);
         let options = KeyOptions {
             require_keys: args.require_keys,
             ..KeyOptions::default()
         };
-        let gateway = Gateway::with_keys(initial, Arc::new(keys), options);
+        let Served { config, apps, .. } = initial;
+        let gateway = Gateway::with_keys(config, Arc::new(keys), options);
+        gateway.set_apps(apps);
 
         // Edits to the stack file take effect without a restart: requests in flight keep
         // the configuration they started with. A stack with errors keeps the old one.
@@ -86,12 +128,13 @@ pub(crate) fn run(args: &ServeArgs, catalogs: &[PathBuf]) -> anyhow::Result<Outc
                 }
                 last = now;
                 let (stack, catalogs) = (stack.clone(), catalogs.clone());
-                match tokio::task::spawn_blocking(move || config(&stack, &catalogs)).await {
-                    Ok(Ok(Some(config))) => {
+                match tokio::task::spawn_blocking(move || prepare(&stack, &catalogs)).await {
+                    Ok(Ok(Some(served))) => {
                         // Announced once in effect, so whoever reads the line can rely on it.
-                        let models = names(&config);
-                        watched.reload(config);
-                        println!("reloaded {} (models: {models})", stack_file.display());
+                        let what = names(&served);
+                        watched.reload(served.config);
+                        watched.set_apps(served.apps);
+                        println!("reloaded {} ({what})", stack_file.display());
                     }
                     Ok(Ok(None)) => eprintln!(
                         "berth: {} has errors; still serving the previous configuration",

@@ -1,0 +1,321 @@
+//! The searchable side of a pipeline, for `berth search` and the gateway's apps.
+//!
+//! A [`Knowledge`] holds a pipeline's state store, its retrieval index and the embedder
+//! that embeds queries. Before each search it checks, cheaply, whether the state store
+//! changed since it last looked (another process ingested); if so it brings the index in
+//! step — when no ingest holds the state directory — or re-reads what the ingest
+//! committed. A long-running server therefore always answers from the latest ingested
+//! documents without restarting.
+
+use crate::index::{self as sync, SyncError, SyncReport};
+use crate::pipeline::{self, PipelineError};
+use crate::state::{ChunkView, StateError, StateLock, StateStore};
+use berth_index::{
+    EmbeddedIndex, Filter, IndexError, Mode, Principal, Retriever, SearchHit, SearchRequest,
+};
+use berth_models::Embedder;
+use berth_stack::plan::Plan;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+/// Why a pipeline could not be searched.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum KnowledgeError {
+    /// The stack has no such pipeline.
+    #[error("the stack has no pipeline `{0}`")]
+    UnknownPipeline(String),
+    /// Nothing was ingested yet.
+    #[error("nothing has been ingested into pipeline `{0}` yet: run `berth ingest {0}` first")]
+    NotIngested(String),
+    /// The pipeline's embedder could not be set up.
+    #[error(transparent)]
+    Pipeline(#[from] PipelineError),
+    /// Dense search was asked of a pipeline without vectors.
+    #[error(
+        "pipeline `{0}` has no `embed` model, so it has no vectors to search; use keyword (bm25) search or add `embed:` to the pipeline"
+    )]
+    NoVectors(String),
+    /// The query could not be embedded (dense search only; hybrid falls back).
+    #[error("embedding the query: {0}")]
+    Embed(String),
+    /// The state store failed.
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// Bringing the index in step failed.
+    #[error("updating the index of pipeline `{pipeline}`: {source}")]
+    Sync {
+        /// The pipeline.
+        pipeline: String,
+        /// What failed.
+        #[source]
+        source: SyncError,
+    },
+    /// The index could not be read or searched.
+    #[error("searching pipeline `{pipeline}`: {source}")]
+    Index {
+        /// The pipeline.
+        pipeline: String,
+        /// What failed.
+        #[source]
+        source: IndexError,
+    },
+}
+
+/// The result of one search.
+#[derive(Debug, Clone)]
+pub struct Retrieved {
+    /// Hits, best first, all readable by the principal.
+    pub hits: Vec<SearchHit>,
+    /// The ranking actually used (hybrid becomes BM25 when the query cannot be embedded).
+    pub mode: Mode,
+    /// Something the caller should be told (e.g. a fallback to keywords).
+    pub warning: Option<String>,
+}
+
+struct Inner {
+    store: Option<StateStore>,
+    index: Option<Arc<EmbeddedIndex>>,
+    seen_version: Option<i64>,
+}
+
+/// A pipeline ready to be searched; shareable across threads. Searching blocks (disk,
+/// embedding), so async callers run it on a blocking thread.
+pub struct Knowledge {
+    pipeline: String,
+    state_dir: PathBuf,
+    embedder: Option<Arc<dyn Embedder>>,
+    inner: Mutex<Inner>,
+}
+
+impl std::fmt::Debug for Knowledge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Knowledge")
+            .field("pipeline", &self.pipeline)
+            .field("state_dir", &self.state_dir)
+            .field("embeds", &self.embedder.is_some())
+            .finish()
+    }
+}
+
+impl Knowledge {
+    /// The knowledge of `pipeline` in `plan`, whose state lives in `state_dir`;
+    /// relative paths of the stack (model directories) resolve against `base`. Sets up the
+    /// pipeline's embedder when it embeds (loading a built-in model).
+    pub fn open(
+        plan: &Plan,
+        pipeline: &str,
+        state_dir: &Path,
+        base: &Path,
+    ) -> Result<Knowledge, KnowledgeError> {
+        if !plan.pipelines.contains_key(pipeline) {
+            return Err(KnowledgeError::UnknownPipeline(pipeline.to_string()));
+        }
+        let embedder = pipeline::embedder(plan, pipeline, base)?.map(|(e, _)| e);
+        Ok(Knowledge::with_embedder(pipeline, state_dir, embedder))
+    }
+
+    /// Like [`Knowledge::open`] with the embedder given (or none: keyword search only).
+    pub fn with_embedder(
+        pipeline: &str,
+        state_dir: &Path,
+        embedder: Option<Arc<dyn Embedder>>,
+    ) -> Knowledge {
+        Knowledge {
+            pipeline: pipeline.to_string(),
+            state_dir: state_dir.to_path_buf(),
+            embedder,
+            inner: Mutex::new(Inner {
+                store: None,
+                index: None,
+                seen_version: None,
+            }),
+        }
+    }
+
+    /// The pipeline searched.
+    pub fn pipeline(&self) -> &str {
+        &self.pipeline
+    }
+
+    /// Whether the pipeline embeds (so dense and hybrid search are possible).
+    pub fn embeds(&self) -> bool {
+        self.embedder.is_some()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn with_store<T>(
+        &self,
+        f: impl FnOnce(&mut StateStore) -> Result<T, StateError>,
+    ) -> Result<T, KnowledgeError> {
+        let mut inner = self.lock();
+        let store = self.store(&mut inner)?;
+        Ok(f(store)?)
+    }
+
+    fn store<'a>(&self, inner: &'a mut Inner) -> Result<&'a mut StateStore, KnowledgeError> {
+        if inner.store.is_none() {
+            let db = self.state_dir.join("state.db");
+            if !db.exists() {
+                return Err(KnowledgeError::NotIngested(self.pipeline.clone()));
+            }
+            inner.store = Some(StateStore::open(&db)?);
+        }
+        Ok(inner.store.as_mut().expect("just set"))
+    }
+
+    /// Brings the index in step with the state store if the store changed since the last
+    /// look; returns what the sync did when one ran.
+    pub fn refresh(&self) -> Result<Option<SyncReport>, KnowledgeError> {
+        let mut inner = self.lock();
+        self.refresh_locked(&mut inner).map(|(_, report)| report)
+    }
+
+    fn refresh_locked(
+        &self,
+        inner: &mut Inner,
+    ) -> Result<(Arc<EmbeddedIndex>, Option<SyncReport>), KnowledgeError> {
+        let model = self.embedder.as_ref().map(|e| e.model().to_string());
+        let pipeline = self.pipeline.clone();
+        let store = self.store(inner)?;
+        let version = store.data_version()?;
+        if let (Some(index), Some(seen)) = (&inner.index, inner.seen_version)
+            && seen == version
+        {
+            return Ok((index.clone(), None));
+        }
+        let store = inner.store.as_mut().expect("opened above");
+        let sync_error = |source| KnowledgeError::Sync {
+            pipeline: pipeline.clone(),
+            source,
+        };
+        let index_error = |source| KnowledgeError::Index {
+            pipeline: pipeline.clone(),
+            source,
+        };
+        // With the state directory to ourselves the index is checked and repaired; while
+        // an ingest runs, it keeps the index in step and we read what it committed.
+        let (index, report) = match StateLock::acquire(&self.state_dir) {
+            Ok(_lock) => {
+                let (index, report) =
+                    sync::open_synced(store, &self.state_dir, &pipeline, model.as_deref())
+                        .map_err(sync_error)?;
+                if report.updated > 0 || report.removed > 0 || report.rebuilt.is_some() {
+                    // Reopen to let go of the index's writer, so an ingest can write.
+                    drop(index);
+                    (self.open_index(store, model.as_deref())?, Some(report))
+                } else {
+                    (index, Some(report))
+                }
+            }
+            Err(_) => (
+                self.open_index(store, model.as_deref())
+                    .map_err(|e| match e {
+                        KnowledgeError::Index { source, .. } => index_error(source),
+                        other => other,
+                    })?,
+                None,
+            ),
+        };
+        let index = Arc::new(index);
+        inner.index = Some(index.clone());
+        inner.seen_version = Some(version);
+        Ok((index, report))
+    }
+
+    fn open_index(
+        &self,
+        store: &mut StateStore,
+        model: Option<&str>,
+    ) -> Result<EmbeddedIndex, KnowledgeError> {
+        let dimension = store.vector_dimension(&self.pipeline)?;
+        EmbeddedIndex::open(
+            &sync::index_dir(&self.state_dir, &self.pipeline),
+            dimension,
+            dimension.and(model),
+        )
+        .map_err(|source| KnowledgeError::Index {
+            pipeline: self.pipeline.clone(),
+            source,
+        })
+    }
+
+    /// Searches for `query` as `principal`. `mode` defaults to hybrid when the pipeline
+    /// embeds, else BM25; hybrid falls back to BM25 (with a warning) when the query
+    /// cannot be embedded.
+    pub fn search(
+        &self,
+        query: &str,
+        principal: &Principal,
+        k: usize,
+        mode: Option<Mode>,
+    ) -> Result<Retrieved, KnowledgeError> {
+        let mode = mode.unwrap_or(if self.embeds() {
+            Mode::Hybrid
+        } else {
+            Mode::Bm25
+        });
+        if mode == Mode::Dense && !self.embeds() {
+            return Err(KnowledgeError::NoVectors(self.pipeline.clone()));
+        }
+        let index = {
+            let mut inner = self.lock();
+            self.refresh_locked(&mut inner)?.0
+        };
+        let mut warning = None;
+        let vector = match (&self.embedder, mode) {
+            (Some(e), Mode::Dense | Mode::Hybrid) if index.dimension().is_some() => {
+                match e.embed(&[query]) {
+                    Ok(mut v) => v.pop(),
+                    Err(err) if mode == Mode::Hybrid => {
+                        warning = Some(format!(
+                            "embedding the query failed ({err}); searched by keywords only"
+                        ));
+                        None
+                    }
+                    Err(err) => return Err(KnowledgeError::Embed(err.to_string())),
+                }
+            }
+            _ => None,
+        };
+        let used = if vector.is_none() { Mode::Bm25 } else { mode };
+        let filter = Filter::default();
+        let request = SearchRequest {
+            text: query,
+            vector: vector.as_deref(),
+            principal,
+            k,
+            mode: used,
+            filter: &filter,
+        };
+        let hits = index
+            .search(&request)
+            .map_err(|source| KnowledgeError::Index {
+                pipeline: self.pipeline.clone(),
+                source,
+            })?;
+        Ok(Retrieved {
+            hits,
+            mode: used,
+            warning,
+        })
+    }
+
+    /// Chunks by id with their documents (ids not found are left out).
+    pub fn chunks(&self, ids: &[&str]) -> Result<Vec<ChunkView>, KnowledgeError> {
+        self.with_store(|s| s.chunks_by_id(ids))
+    }
+
+    /// The texts of the chunks right before and after a chunk of a document.
+    pub fn neighbours(
+        &self,
+        document_id: &str,
+        ordinal: i64,
+    ) -> Result<(Option<String>, Option<String>), KnowledgeError> {
+        let pipeline = self.pipeline.clone();
+        self.with_store(|s| s.neighbours(&pipeline, document_id, ordinal))
+    }
+}
