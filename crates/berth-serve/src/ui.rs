@@ -32,12 +32,23 @@ pub(crate) async fn asset(Path(name): Path<String>) -> Response {
     asset_response(&name)
 }
 
+/// Environment variable naming a directory to serve the UI's files from instead of the
+/// copies built in (for working on the UI without rebuilding).
+pub(crate) const UI_DIR_ENV: &str = "BERTH_UI_DIR";
+
 fn asset_response(name: &str) -> Response {
-    let (body, kind) = match name {
-        "" | "index.html" => (INDEX, "text/html; charset=utf-8"),
-        "app.js" => (SCRIPT, "text/javascript; charset=utf-8"),
-        "style.css" => (STYLE, "text/css; charset=utf-8"),
+    let (file, builtin, kind) = match name {
+        "" | "index.html" => ("index.html", INDEX, "text/html; charset=utf-8"),
+        "app.js" => ("app.js", SCRIPT, "text/javascript; charset=utf-8"),
+        "style.css" => ("style.css", STYLE, "text/css; charset=utf-8"),
         _ => return (StatusCode::NOT_FOUND, "not found").into_response(),
+    };
+    let body = match std::env::var_os(UI_DIR_ENV) {
+        Some(dir) => match std::fs::read_to_string(std::path::Path::new(&dir).join(file)) {
+            Ok(text) => std::borrow::Cow::Owned(text),
+            Err(_) => std::borrow::Cow::Borrowed(builtin),
+        },
+        None => std::borrow::Cow::Borrowed(builtin),
     };
     (
         [
@@ -45,7 +56,7 @@ fn asset_response(name: &str) -> Response {
             (header::CACHE_CONTROL, "no-cache"),
             (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         ],
-        body,
+        body.into_owned(),
     )
         .into_response()
 }

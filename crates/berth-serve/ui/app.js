@@ -97,7 +97,8 @@
   }
   const TONE = {
     up: 'ok', closed: 'ok', ok: 'ok', done: 'ok', succeeded: 'ok', success: 'ok', completed: 'ok', finished: 'ok',
-    down: 'bad', open: 'bad', failed: 'bad', error: 'bad', 'half-open': 'warn', partial: 'warn', running: 'info',
+    down: 'bad', open: 'bad', failed: 'bad', error: 'bad', 'half-open': 'warn', partial: 'warn', failures: 'warn',
+    running: 'info',
   };
   const badge = (v) => h('span', { class: 'badge ' + (TONE[v] || 'muted') }, dash(v) === '—' ? 'unknown' : v);
 
@@ -145,11 +146,13 @@
 
   // ---- chat ---------------------------------------------------------------
   let history = [], controller = null, appsReady = null;
+  const appModes = new Map();
 
   async function loadApps() {
     try {
       const { data = [] } = await getJSON('/v1/apps');
       const sel = $('app'), saved = localStorage.getItem(APP);
+      for (const a of data) appModes.set(a.name, a.mode);
       sel.replaceChildren(...data.map((a) => h('option', { value: a.name }, `${a.name} (${a.kind})`)));
       if (!data.length) sel.append(h('option', { value: '' }, 'No apps configured'));
       else if (data.some((a) => a.name === saved)) sel.value = saved;
@@ -176,8 +179,15 @@
     $('question').focus();
   }
 
-  const nearBottom = () => innerHeight + scrollY >= document.documentElement.scrollHeight - 120;
-  const scrollDown = () => scrollTo(0, document.documentElement.scrollHeight);
+  // Only the log scrolls. Follow new content, but never push `anchor` (the question being
+  // answered) above the top of the log: a long answer is then read from its start.
+  const nearBottom = () => { const l = $('log'); return l.scrollHeight - l.scrollTop - l.clientHeight < 120; };
+  function scrollDown(anchor) {
+    const l = $('log');
+    let y = l.scrollHeight - l.clientHeight;
+    if (anchor) y = Math.min(y, anchor.getBoundingClientRect().top - l.getBoundingClientRect().top + l.scrollTop - 8);
+    l.scrollTop = y;
+  }
 
   function autosize() {
     const q = $('question');
@@ -221,6 +231,32 @@
     return out.flat(Infinity).filter(Boolean);
   }
 
+  // Extractive answers read "label\n\n[1] passage…\n— document › heading\n\n[2] …".
+  // Each passage becomes a block with its source line set apart; long ones are folded.
+  function extracts(text, cites) {
+    return text.split(/\n{2,}(?=\[\d+\] )/).map((part, i) => {
+      if (!/^\[\d+\] /.test(part)) return h('p', { class: i ? 'para' : 'intro' }, linkify(part, cites));
+      const lines = part.split('\n'), src = lines.length > 1 && lines[lines.length - 1].startsWith('— ') ? lines.pop() : null;
+      return h('div', { class: 'extract' },
+        h('div', { class: 'extract-text' }, linkify(lines.join('\n'), cites)),
+        src && h('p', { class: 'source' }, src.slice(2)));
+    });
+  }
+  function fold(answer) {
+    for (const t of answer.querySelectorAll('.extract-text')) {
+      t.classList.add('folded');
+      const over = t.offsetParent ? t.scrollHeight > t.clientHeight + 8 : t.textContent.length > 600;
+      if (!over) { t.classList.remove('folded'); continue; }
+      const more = h('button', { type: 'button', class: 'link more', 'aria-expanded': 'false' }, 'Show more');
+      more.addEventListener('click', () => {
+        const open = t.classList.toggle('folded');
+        more.setAttribute('aria-expanded', String(!open));
+        more.textContent = open ? 'Show more' : 'Show less';
+      });
+      t.after(more);
+    }
+  }
+
   function extras(meta) {
     const out = [];
     if (meta.sql) out.push(h('details', { class: 'sql', open: true }, h('summary', {}, 'SQL'), h('pre', {}, h('code', {}, meta.sql))));
@@ -242,12 +278,17 @@
     const stick = nearBottom();
     if (text) msg.thinking.hidden = true;
     const cites = new Map((meta.citations || []).map((c) => [String(c.n), c]));
-    msg.answer.replaceChildren(...linkify(text, cites));
-    if (metaChanged) {
-      msg.mode.hidden = meta.mode !== 'extractive';
-      msg.extra.replaceChildren(...extras(meta));
+    const extractive = (meta.mode || appModes.get(msg.app)) === 'extractive';
+    if (extractive) {
+      msg.answer.replaceChildren(...extracts(text, cites));
+      fold(msg.answer);
+    } else {
+      msg.answer.replaceChildren(...linkify(text, cites));
     }
-    if (stick) scrollDown();
+    // The server's own label line says the answer is extracts; the badge is for when it does not.
+    msg.mode.hidden = !extractive || Boolean(msg.answer.querySelector('.intro'));
+    if (metaChanged) msg.extra.replaceChildren(...extras(meta));
+    if (stick) scrollDown(msg.anchor);
   }
 
   // Parse a Server-Sent Events body; calls onData(json) per event, stops at [DONE].
@@ -303,14 +344,15 @@
 
     const conv = history;
     const messages = [...conv, { role: 'user', content: q }];
-    addMessage('user', 'You', h('div', { class: 'text' }, q));
     const msg = {
+      app, anchor: addMessage('user', 'You', h('div', { class: 'text' }, q)),
       thinking: h('p', { class: 'thinking' }, 'thinking…'),
       mode: h('p', { class: 'badge warn mode', hidden: true }, 'Extracts — no chat model is configured'),
       answer: h('div', { class: 'answer' }),
       extra: h('div', { class: 'extra' }),
     };
     msg.el = addMessage('assistant', app, msg.mode, msg.thinking, msg.answer, msg.extra);
+    scrollDown(msg.anchor);
     msg.el.setAttribute('aria-busy', 'true');
 
     let text = '', failed = false, stopped = false;
@@ -395,23 +437,32 @@
     const key = JSON.stringify(s);
     if (key === stackKey) return false;
     stackKey = key;
-    const models = s.models || [];
+    const models = s.models || [], comps = s.components || [], apps = s.apps || [], pipes = s.pipelines || [];
+    const none = (text) => h('p', { class: 'muted' }, text);
+    const bindings = (c) => (Array.isArray(c.bindings) && c.bindings.length
+      ? c.bindings.map((b, i) => [i ? h('br') : null, `${dash(b.contract)} → ${dash(b.provider)}`]) : '—');
     $('stack-body').replaceChildren(
       h('p', { class: 'summary' }, 'Stack ', h('strong', {}, dash(s.stack)), ' on target ', h('strong', {}, dash(s.target))),
-      section('Components', table(['Name', 'Uses', 'Health', 'Detail'], (s.components || []).map((c) =>
-        [c.name, h('code', {}, dash(c.uses)), badge(c.health), dash(c.detail)]), 'Components')),
+      section('Components', comps.length
+        ? table(['Name', 'Uses', 'Health', 'Bindings', 'Detail'], comps.map((c) =>
+          [c.name, h('code', {}, dash(c.uses)), badge(c.health), bindings(c), h('span', { class: 'detail' }, dash(c.detail))]), 'Components')
+        : none('No components: everything runs embedded in this process.')),
       section('Models', models.length ? models.map((m) => h('div', { class: 'card' }, h('h3', {}, m.name),
-        table(['Route', 'Target', 'Upstream model', 'Breaker'], (m.routes || []).map((r) =>
-          [r.name, h('code', {}, dash(r.target)), dash(r.upstream_model), badge(r.breaker)]), `Routes of ${m.name}`)))
-        : h('p', { class: 'muted' }, 'None.')),
-      section('Apps', table(['Name', 'Kind', 'Model', 'Pipeline', ''], (s.apps || []).map((a) =>
-        [a.name, a.kind, dash(a.model), dash(a.pipeline),
-          h('button', { type: 'button', class: 'link', onclick: () => chatWith(a.name) }, 'Chat')]), 'Apps')),
-      section('Pipelines', table(['Name', 'Source', 'Embedding', 'Done', 'Failed', 'Pending'], (s.pipelines || []).map((p) => {
-        const d = p.documents || {};
-        return [p.name, h('code', {}, dash(p.source)), dash(p.embed), d.done ?? 0,
-          d.failed ? h('a', { href: '#/ingest', class: 'bad-text' }, String(d.failed)) : 0, d.pending ?? 0];
-      }), 'Pipelines')),
+        table(['Route', 'Target', 'Upstream model', 'Weight', 'Breaker'], (m.routes || []).map((r) =>
+          [r.name, h('code', {}, dash(r.target)), dash(r.upstream_model), r.weight ?? '—', badge(r.breaker)]), `Routes of ${m.name}`)))
+        : none('No models are configured: apps without a chat model answer with extracts from their documents.')),
+      section('Apps', apps.length
+        ? table(['Name', 'Kind', 'Model', 'Pipeline', ''], apps.map((a) =>
+          [a.name, a.kind, a.model == null ? h('span', { class: 'muted' }, 'none (extracts)') : a.model, dash(a.pipeline),
+            h('button', { type: 'button', class: 'link', 'aria-label': `Chat with ${a.name}`, onclick: () => chatWith(a.name) }, 'Chat')]), 'Apps')
+        : none('No apps are configured.')),
+      section('Pipelines', pipes.length
+        ? table(['Name', 'Source', 'Embedding', 'Done', 'Failed', 'Pending'], pipes.map((p) => {
+          const d = p.documents || {};
+          return [p.name, h('code', {}, dash(p.source)), p.embed == null ? h('span', { class: 'muted' }, 'none (BM25 only)') : p.embed,
+            d.done ?? 0, d.failed ? h('a', { href: '#/ingest', class: 'bad-text' }, String(d.failed)) : 0, d.pending ?? 0];
+        }), 'Pipelines')
+        : none('No pipelines are configured.')),
     );
     return false;
   }
@@ -436,7 +487,8 @@
     const id = `${f.pipeline}\u0000${f.document}`;
     const d = h('details', { class: 'failure', open: openFailures.has(id) },
       h('summary', {}, h('span', { class: 'doc' }, f.document),
-        h('span', { class: 'muted small' }, ` ${f.pipeline} · ${f.kind} · ${f.attempts} attempt${f.attempts === 1 ? '' : 's'} · ${fmtTime(f.updated_at)}`)),
+        h('span', { class: 'muted small' }, ' ' + [f.pipeline, f.kind, f.attempts != null ? `${f.attempts} attempt${f.attempts === 1 ? '' : 's'}` : null,
+          fmtTime(f.updated_at)].filter(Boolean).join(' · '))),
       h('pre', { class: 'error-text' }, dash(f.error)));
     d.addEventListener('toggle', () => (d.open ? openFailures.add(id) : openFailures.delete(id)));
     return d;
@@ -453,8 +505,9 @@
     $('ingest-body').replaceChildren(
       section('Running', running.length ? running.map(progressCard) : h('p', { class: 'muted' }, 'No ingest is running.')),
       section('Runs', table(['Started', 'Pipeline', 'Status', 'Duration', 'Seen', 'Added', 'Changed', 'Deleted', 'Failed', 'Chunks', 'Run'],
-        runs.map((r) => [fmtTime(r.started_at), r.pipeline, badge(r.status || (r.finished_at == null ? 'running' : null)),
-          fmtDuration(r.duration_ms), r.seen ?? 0, r.added ?? 0, r.changed ?? 0, r.deleted ?? 0,
+        runs.map((r) => [fmtTime(r.started_at), r.pipeline,
+          [badge(r.status || (r.finished_at == null ? 'running' : null)), r.error ? h('div', { class: 'run-error small' }, r.error) : null],
+          r.finished_at == null ? h('span', { class: 'muted' }, 'running') : fmtDuration(r.duration_ms), r.seen ?? 0, r.added ?? 0, r.changed ?? 0, r.deleted ?? 0,
           r.failed ? h('span', { class: 'bad-text' }, String(r.failed)) : 0, r.chunks ?? 0, h('code', {}, r.id)]), 'Runs')),
       section(`Failed documents (${failed.length})`,
         failed.length ? failed.map(failureItem) : h('p', { class: 'muted' }, 'No failed documents.')),
@@ -489,4 +542,15 @@
   document.addEventListener('visibilitychange', poll);
   appsReady = loadApps();
   route();
+
+  // A link may carry a question to ask at once: /ui/?app=ask&q=How+are+ports+chosen
+  const params = new URLSearchParams(location.search);
+  if (params.get('q')) {
+    appsReady.then(() => {
+      const app = params.get('app');
+      if (app && [...$('app').options].some((o) => o.value === app)) $('app').value = app;
+      $('question').value = params.get('q');
+      send();
+    });
+  }
 })();

@@ -477,7 +477,7 @@ fn extractive(question: &str, passages: &[Passage]) -> String {
         out.push_str(&format!(
             "\n\n[{}] {}\n— {}",
             p.n,
-            best_sentences(&p.text, question, 2),
+            best_sentences(&p.text, question, &p.view.heading, 2),
             p.source()
         ));
     }

@@ -293,7 +293,9 @@ pub(crate) async fn chat_completions(
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     let stream = body.get("stream") == Some(&Value::Bool(true));
-    let include_usage = body["stream_options"]["include_usage"] == Value::Bool(true);
+    let include_usage = body
+        .get("stream_options")
+        .is_some_and(|o| o["include_usage"] == Value::Bool(true));
     let (principal, owner) = principal(key.as_ref());
     let model_name = format!("{APP_MODEL_PREFIX}{app_name}");
     let events = assistant::start(

@@ -148,10 +148,19 @@ fn sentences(text: &str) -> Vec<&str> {
 }
 
 /// Up to `max` sentences of `passage` sharing the most (stemmed) terms with the
-/// question, in passage order; the passage's opening when none shares any.
-pub(crate) fn best_sentences(passage: &str, question: &str, max: usize) -> String {
+/// question, in passage order; the passage's opening when none shares any. Lines that
+/// only repeat one of the passage's `headings` are not sentences.
+pub(crate) fn best_sentences(
+    passage: &str,
+    question: &str,
+    headings: &[String],
+    max: usize,
+) -> String {
     let wanted: BTreeSet<String> = berth_index::bm25_terms(question).into_iter().collect();
-    let all = sentences(passage);
+    let mut all = sentences(passage);
+    if all.len() > 1 {
+        all.retain(|s| !headings.iter().any(|h| h.trim() == *s));
+    }
     let mut scored: Vec<(usize, usize)> = all
         .iter()
         .enumerate()
@@ -246,9 +255,12 @@ mod tests {
     #[test]
     fn best_sentences_prefer_the_question_terms() {
         let passage = "Berth is a tool. Host ports are chosen from a free range. The sky is blue.";
-        let best = best_sentences(passage, "how are host ports chosen", 1);
+        let best = best_sentences(passage, "how are host ports chosen", &[], 1);
         assert_eq!(best, "Host ports are chosen from a free range.");
-        let none = best_sentences(passage, "zebra", 1);
+        let headed = format!("Host ports\n\n{passage}");
+        let best = best_sentences(&headed, "how are host ports chosen", &["Host ports".into()], 2);
+        assert_eq!(best, "Host ports are chosen from a free range. Berth is a tool.");
+        let none = best_sentences(passage, "zebra", &[], 1);
         assert_eq!(none, "Berth is a tool.");
     }
 
