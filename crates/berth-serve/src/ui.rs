@@ -5,6 +5,7 @@ use crate::proxy::{Shared, authenticate};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
+use berth_stack::catalog::Role;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
@@ -72,9 +73,15 @@ pub(crate) async fn stack(State(shared): State<Arc<Shared>>, headers: HeaderMap)
     let now = std::time::Instant::now();
     let mut components = Vec::new();
     for c in &apps.view.components {
-        let (health, detail) = match &c.probe {
-            None => ("unknown", Some("not reachable from the gateway".to_string())),
-            Some(addr) => {
+        let local = apps.view.target == "local";
+        let (health, detail) = match (&c.probe, c.role) {
+            (_, Some(Role::Gateway)) if local => ("up", Some("this process".to_string())),
+            (_, Some(_)) if local => (
+                "unknown",
+                Some("runs in berth's own processes (berth ingest, berth serve)".to_string()),
+            ),
+            (None, _) => ("unknown", Some("not reachable from the gateway".to_string())),
+            (Some(addr), _) => {
                 match tokio::time::timeout(PROBE_TIMEOUT, tokio::net::TcpStream::connect(addr))
                     .await
                 {

@@ -238,7 +238,8 @@
       if (!/^\[\d+\] /.test(part)) return h('p', { class: i ? 'para' : 'intro' }, linkify(part, cites));
       const lines = part.split('\n'), src = lines.length > 1 && lines[lines.length - 1].startsWith('— ') ? lines.pop() : null;
       return h('div', { class: 'extract' },
-        h('div', { class: 'extract-text' }, linkify(lines.join('\n'), cites)),
+        // Aligned columns (code, commands, tables) read better in a monospace font.
+        h('div', { class: /\S {3,}\S|^ {2,}\S/m.test(part) ? 'extract-text code' : 'extract-text' }, linkify(lines.join('\n'), cites)),
         src && h('p', { class: 'source' }, src.slice(2)));
     });
   }
@@ -441,11 +442,13 @@
     const none = (text) => h('p', { class: 'muted' }, text);
     const bindings = (c) => (Array.isArray(c.bindings) && c.bindings.length
       ? c.bindings.map((b, i) => [i ? h('br') : null, `${dash(b.contract)} → ${dash(b.provider)}`]) : '—');
+    const hasBindings = comps.some((c) => Array.isArray(c.bindings) && c.bindings.length);
     $('stack-body').replaceChildren(
       h('p', { class: 'summary' }, 'Stack ', h('strong', {}, dash(s.stack)), ' on target ', h('strong', {}, dash(s.target))),
       section('Components', comps.length
-        ? table(['Name', 'Uses', 'Health', 'Bindings', 'Detail'], comps.map((c) =>
-          [c.name, h('code', {}, dash(c.uses)), badge(c.health), bindings(c), h('span', { class: 'detail' }, dash(c.detail))]), 'Components')
+        ? table(['Name', 'Uses', 'Health', hasBindings && 'Bindings', 'Detail'].filter(Boolean), comps.map((c) =>
+          [c.name, h('code', {}, dash(c.uses)), badge(c.health), hasBindings && bindings(c), h('span', { class: 'detail' }, dash(c.detail))]
+            .filter((v) => v !== false)), 'Components')
         : none('No components: everything runs embedded in this process.')),
       section('Models', models.length ? models.map((m) => h('div', { class: 'card' }, h('h3', {}, m.name),
         table(['Route', 'Target', 'Upstream model', 'Weight', 'Breaker'], (m.routes || []).map((r) =>

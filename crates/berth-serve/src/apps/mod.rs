@@ -91,6 +91,10 @@ pub(crate) struct ComponentView {
     /// `host:port` to probe, when the component is reachable from here.
     #[serde(skip)]
     pub(crate) probe: Option<String>,
+    /// berth's own role, when it is one (on the local target they run in berth's
+    /// processes, not behind their catalog ports).
+    #[serde(skip)]
+    pub(crate) role: Option<berth_stack::catalog::Role>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -236,6 +240,7 @@ fn stack_view(plan: &Plan) -> StackView {
                 name: name.clone(),
                 uses: c.uses.clone(),
                 bindings: serde_json::to_value(&c.bindings).unwrap_or_default(),
+                role: c.role,
                 probe: c
                     .ports
                     .iter()
