@@ -27,6 +27,8 @@ pub(crate) enum Endpoint {
     ChatCompletions,
     /// `/v1/embeddings`.
     Embeddings,
+    /// `/rerank` (Text Embeddings Inference's reranking API).
+    Rerank,
 }
 
 impl Endpoint {
@@ -34,6 +36,7 @@ impl Endpoint {
         match self {
             Endpoint::ChatCompletions => "chat/completions",
             Endpoint::Embeddings => "embeddings",
+            Endpoint::Rerank => "rerank",
         }
     }
 }
@@ -263,12 +266,12 @@ async fn attempt(
 /// metered (the app's request was).
 pub(crate) async fn call_model(
     shared: &Arc<Shared>,
+    endpoint: Endpoint,
     body: Map<String, Value>,
 ) -> Result<Response, ApiError> {
     let start = Instant::now();
     let raw = Bytes::from(serde_json::to_vec(&body).unwrap_or_default());
-    let (model, route, result) =
-        route_request(shared, Endpoint::ChatCompletions, raw, start, None).await;
+    let (model, route, result) = route_request(shared, endpoint, raw, start, None).await;
     let status = match &result {
         Ok(r) => r.status().as_u16(),
         Err(e) => e.status().as_u16(),

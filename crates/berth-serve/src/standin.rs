@@ -3,7 +3,7 @@
 //!
 //! It speaks enough of the wire format: chat completions, whole and streamed as SSE
 //! (with a usage chunk when `stream_options.include_usage` is set, ending in
-//! `data: [DONE]`), embeddings and the model list. Each instance is scriptable: a default
+//! `data: [DONE]`), embeddings, the model list, and TEI's `/rerank`. Each instance is scriptable: a default
 //! [`Behavior`] plus a queue of one-shot behaviors for the next requests (latency, error
 //! statuses with `Retry-After`, a stall before the first event, a disconnect or stall
 //! mid-stream). It records every request it receives.
@@ -203,6 +203,7 @@ impl Standin {
             .route("/v1/embeddings", post(embeddings))
             .route("/v1/models", get(models))
             .route("/v1/{*rest}", post(unknown))
+            .route("/rerank", post(rerank))
             .with_state(inner.clone());
         let (stop, stopped) = oneshot::channel::<()>();
         tokio::spawn(async move {
@@ -350,6 +351,23 @@ async fn embeddings(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: B
         "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
     }))
     .into_response()
+}
+
+/// Text Embeddings Inference's `POST /rerank`: scores each text by its position, the last
+/// one highest, so that tests see a reranker's order replace the retrieval order.
+async fn rerank(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes) -> Response {
+    let behavior = inner.record("/rerank", &headers, &body);
+    tokio::time::sleep(behavior.latency).await;
+    if behavior.status != 200 {
+        return error_response(&behavior);
+    }
+    let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let n = request["texts"].as_array().map_or(0, Vec::len);
+    let scores: Vec<Value> = (0..n)
+        .rev()
+        .map(|i| json!({"index": i, "score": (i + 1) as f64 / n as f64}))
+        .collect();
+    axum::Json(Value::Array(scores)).into_response()
 }
 
 async fn chat(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes) -> Response {

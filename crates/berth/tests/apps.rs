@@ -53,14 +53,30 @@ fn write_docs(dir: &Path) {
 }
 
 fn stack(upstream: &Standin, top_k: u32) -> String {
+    let base = upstream.base_url();
+    let root = format!("http://{}", upstream.addr());
     format!(
-        "stack: apps\nsources:\n  docs: {{ path: docs, include: [\"**/*.md\"] }}\n\
-         pipelines:\n  docs-index:\n    source: docs\n    chunk: {{ strategy: markdown, max_tokens: 200, overlap: 0 }}\n\
-         models:\n  chat:\n    - provider: openai\n      base_url: {}\n      model: upstream-chat\n\
-         apps:\n  ask: {{ kind: rag, pipeline: docs-index, model: chat, top_k: {top_k} }}\n\
-         \x20 extract: {{ kind: rag, pipeline: docs-index, top_k: 3 }}\n\
-         \x20 talk: {{ kind: chat, model: chat, knowledge: ask, system_prompt: \"You are the ops assistant.\" }}\n",
-        upstream.base_url()
+        r#"stack: apps
+sources:
+  docs: {{ path: docs, include: ["**/*.md"] }}
+pipelines:
+  docs-index:
+    source: docs
+    chunk: {{ strategy: markdown, max_tokens: 200, overlap: 0 }}
+models:
+  chat:
+    - {{ provider: openai, base_url: "{base}", model: upstream-chat }}
+  rerank:
+    - {{ provider: openai, base_url: "{root}", model: reranker }}
+  broken:
+    - {{ provider: openai, base_url: "http://127.0.0.1:9", model: reranker }}
+apps:
+  ask: {{ kind: rag, pipeline: docs-index, model: chat, top_k: {top_k} }}
+  extract: {{ kind: rag, pipeline: docs-index, top_k: 3 }}
+  talk: {{ kind: chat, model: chat, knowledge: ask, system_prompt: "You are the ops assistant." }}
+  reranked: {{ kind: rag, pipeline: docs-index, model: chat, rerank: rerank, top_k: 2 }}
+  badrank: {{ kind: rag, pipeline: docs-index, model: chat, rerank: broken, top_k: 2 }}
+"#
     )
 }
 
@@ -258,5 +274,56 @@ async fn chat_keeps_history_per_session_and_extractive_apps_need_no_model() {
         .iter()
         .map(|a| (a["name"].as_str().unwrap(), a["mode"].as_str().unwrap()))
         .collect();
-    assert_eq!(modes, [("ask", "generated"), ("extract", "extractive"), ("talk", "generated")]);
+    assert_eq!(
+        modes,
+        [
+            ("ask", "generated"),
+            ("badrank", "generated"),
+            ("extract", "extractive"),
+            ("reranked", "generated"),
+            ("talk", "generated")
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reranker_reorders_the_candidates_and_its_failure_keeps_retrieval_order() {
+    let upstream = Standin::start("model").await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    write_docs(dir.path());
+    std::fs::write(dir.path().join("berth.yaml"), stack(&upstream, 4)).unwrap();
+    berth(dir.path(), &["ingest"]);
+    let server = Server::start(dir.path(), &[]);
+    let question = r#"{"question": "Which ephemeral range are host ports chosen from?"}"#;
+
+    // The app keeps 2 passages; the reranker saw 6 candidates (3 × top_k) and (this
+    // stand-in) ranks the last candidates first.
+    let answer = query(&server, "reranked", question);
+    assert_eq!(answer["retrieval"], "reranked");
+    let rerank = upstream
+        .requests()
+        .into_iter()
+        .find(|r| r.path == "/rerank")
+        .expect("the reranker was called");
+    assert_eq!(rerank.body["model"], "reranker");
+    assert_eq!(rerank.body["query"], "Which ephemeral range are host ports chosen from?");
+    let texts = rerank.body["texts"].as_array().unwrap();
+    assert!(texts.len() > 2, "more candidates than kept: {}", texts.len());
+    assert!(texts[0].as_str().unwrap().contains("20000-29999"), "BM25's best first");
+    let kept: Vec<&str> = answer["chunks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(kept.len(), 2);
+    assert_eq!(kept[0], texts.last().unwrap().as_str().unwrap());
+    assert!(!kept.iter().any(|t| t.contains("20000-29999")));
+
+    // An unreachable reranker: the answer still comes, in retrieval order, with a warning.
+    let answer = query(&server, "badrank", question);
+    assert_eq!(answer["retrieval"], "bm25");
+    assert!(answer["warning"].as_str().unwrap().contains("reranking failed"));
+    assert!(answer["chunks"][0]["text"].as_str().unwrap().contains("20000-29999"));
+    assert_eq!(answer["chunks"].as_array().unwrap().len(), 2);
 }

@@ -6,7 +6,7 @@ use super::text::{
 };
 use super::{App, CONTEXT_TOKENS, HISTORY_TOKENS};
 use crate::error::ApiError;
-use crate::proxy::{Shared, call_model};
+use crate::proxy::{Endpoint, Shared, call_model};
 use berth_index::Principal;
 use berth_ingest::state::{ChunkView, Turn};
 use berth_stack::stack::AppKind;
@@ -254,7 +254,13 @@ async fn run(
             search_query = Some(text.clone());
             text
         };
-        let (knowledge, principal, k) = (knowledge.clone(), query.principal.clone(), app.top_k);
+        // A reranker sees more candidates than the app keeps.
+        let k = if app.rerank.is_some() {
+            (app.top_k * 3).clamp(app.top_k, RERANK_CANDIDATES)
+        } else {
+            app.top_k
+        };
+        let (knowledge, principal) = (knowledge.clone(), query.principal.clone());
         let found = tokio::task::spawn_blocking(move || {
             let retrieved = knowledge.search(&text, &principal, k, None)?;
             let ids: Vec<&str> = retrieved.hits.iter().map(|h| h.chunk_id.as_str()).collect();
@@ -264,9 +270,42 @@ async fn run(
         .await
         .map_err(|e| ApiError::AppFailed(format!("retrieval stopped: {e}")))?
         .map_err(|e| ApiError::AppFailed(e.to_string()))?;
-        let (retrieved, views) = found;
+        let (mut retrieved, views) = found;
         retrieval = Some(retrieved.mode.as_str());
-        warning = retrieved.warning;
+        warning = retrieved.warning.take();
+        if let Some(reranker) = &app.rerank {
+            let texts: Vec<&str> = retrieved
+                .hits
+                .iter()
+                .map(|h| {
+                    views
+                        .iter()
+                        .find(|v| v.chunk_id == h.chunk_id)
+                        .map_or(h.text.as_str(), |v| v.passage())
+                })
+                .collect();
+            match rerank(shared, reranker, &text_for_rerank(&query, &search_query), &texts).await {
+                Ok(order) => {
+                    let mut slots: Vec<_> = std::mem::take(&mut retrieved.hits)
+                        .into_iter()
+                        .map(Some)
+                        .collect();
+                    retrieved.hits = order
+                        .into_iter()
+                        .filter_map(|(i, score)| {
+                            let mut hit = slots.get_mut(i)?.take()?;
+                            hit.score = score;
+                            Some(hit)
+                        })
+                        .collect();
+                    retrieval = Some("reranked");
+                }
+                Err(e) => {
+                    warning = Some(format!("reranking failed ({e}); kept the retrieval order"));
+                }
+            }
+            retrieved.hits.truncate(app.top_k);
+        }
         // Parent passages shared by several hits, and repeated texts, go in once; the
         // budget takes passages in rank order, cutting the last one that does not fit.
         let mut seen = HashSet::new();
@@ -352,7 +391,7 @@ async fn run(
     let generate_start = Instant::now();
     let mut first_token_ms = None;
     let mut answer = String::new();
-    let response = call_model(shared, body).await?;
+    let response = call_model(shared, Endpoint::ChatCompletions, body).await?;
     let mut deltas = Box::pin(deltas(response));
     while let Some(delta) = deltas.next().await {
         let delta = delta?;
@@ -401,6 +440,50 @@ async fn run(
     )
     .await;
     Ok(())
+}
+
+/// Candidates retrieved for a reranker at most.
+const RERANK_CANDIDATES: usize = 50;
+
+fn text_for_rerank(query: &Query, search_query: &Option<String>) -> String {
+    search_query.clone().unwrap_or_else(|| query.question.clone())
+}
+
+/// Scores `texts` against `query` with a reranking model (the TEI `/rerank` API):
+/// indexes into `texts` with their scores, best first.
+async fn rerank(
+    shared: &Arc<Shared>,
+    model: &str,
+    query: &str,
+    texts: &[&str],
+) -> Result<Vec<(usize, f32)>, String> {
+    if texts.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut body = Map::new();
+    body.insert("model".into(), json!(model));
+    body.insert("query".into(), json!(query));
+    body.insert("texts".into(), json!(texts));
+    body.insert("truncate".into(), json!(true));
+    let response = call_model(shared, Endpoint::Rerank, body)
+        .await
+        .map_err(|e| e.to_string())?;
+    let bytes = axum::body::to_bytes(response.into_body(), 16 * 1024 * 1024)
+        .await
+        .map_err(|e| e.to_string())?;
+    let scores: Vec<Value> =
+        serde_json::from_slice(&bytes).map_err(|e| format!("not a rerank answer: {e}"))?;
+    let mut order = Vec::with_capacity(scores.len());
+    for s in scores {
+        let index = s["index"].as_u64().ok_or("a rerank result has no index")? as usize;
+        let score = s["score"].as_f64().ok_or("a rerank result has no score")? as f32;
+        if index >= texts.len() {
+            return Err(format!("rerank index {index} out of range"));
+        }
+        order.push((index, score));
+    }
+    order.sort_by(|a, b| b.1.total_cmp(&a.1));
+    Ok(order)
 }
 
 /// Stores the turn when the conversation has a session, then sends the whole answer.
@@ -506,7 +589,7 @@ async fn rewrite(
     );
     body.insert("max_tokens".into(), json!(128));
     body.insert("temperature".into(), json!(0));
-    let response = call_model(shared, body).await.ok()?;
+    let response = call_model(shared, Endpoint::ChatCompletions, body).await.ok()?;
     let mut text = String::new();
     let mut stream = Box::pin(deltas(response));
     while let Some(delta) = stream.next().await {
@@ -651,6 +734,7 @@ mod tests {
             model: Some("chat".into()),
             pipeline: None,
             knowledge: None,
+            rerank: None,
             top_k: 3,
             system_prompt: None,
             template: None,

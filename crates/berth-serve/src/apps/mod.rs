@@ -68,6 +68,8 @@ pub(crate) struct App {
     pub(crate) pipeline: Option<String>,
     pub(crate) knowledge: Option<Arc<Knowledge>>,
     pub(crate) top_k: usize,
+    /// A logical model that reranks retrieved passages (TEI `/rerank`).
+    pub(crate) rerank: Option<String>,
     pub(crate) system_prompt: Option<String>,
     /// A template of the app's own, replacing the built-in one.
     pub(crate) template: Option<String>,
@@ -131,11 +133,15 @@ impl AppSet {
         let mut ordered: Vec<(&String, &PlannedApp)> = plan.apps.iter().collect();
         ordered.sort_by_key(|(_, a)| a.kind != AppKind::Rag);
         for (name, planned) in ordered {
-            let (pipeline, top_k) = match planned.kind {
-                AppKind::Rag => (planned.pipeline.clone(), planned.top_k),
+            let (pipeline, top_k, rerank) = match planned.kind {
+                AppKind::Rag => (
+                    planned.pipeline.clone(),
+                    planned.top_k,
+                    planned.rerank.clone(),
+                ),
                 AppKind::Chat => match planned.knowledge.as_ref().and_then(|k| plan.apps.get(k)) {
-                    Some(rag) => (rag.pipeline.clone(), rag.top_k),
-                    None => (None, None),
+                    Some(rag) => (rag.pipeline.clone(), rag.top_k, rag.rerank.clone()),
+                    None => (None, None, None),
                 },
                 // Text2SQL apps are served by their own flow.
                 AppKind::Text2sql => continue,
@@ -169,6 +175,7 @@ impl AppSet {
                     pipeline,
                     knowledge: searcher,
                     top_k: top_k.map_or(DEFAULT_TOP_K, |k| k.max(1) as usize),
+                    rerank,
                     system_prompt: planned.system_prompt.clone(),
                     template,
                 }),
