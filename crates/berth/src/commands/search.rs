@@ -6,7 +6,8 @@ use crate::cli::{IndexCommand, ModeArg, SearchArgs};
 use crate::report::UserError;
 use anyhow::Context as _;
 use berth_deploy::load;
-use berth_index::{EmbeddedIndex, Filter, Mode, Principal, Retriever, SearchRequest};
+use berth_index::{Mode, Principal};
+use berth_ingest::knowledge::{Knowledge, KnowledgeError};
 use berth_ingest::index::{self as sync, SyncReport};
 use berth_ingest::state::{StateLock, StateStore};
 use berth_models::Embedder;
@@ -93,86 +94,48 @@ pub(crate) fn run(args: &SearchArgs, catalogs: &[PathBuf]) -> anyhow::Result<Out
         ))
         .into());
     }
-    let embedder = if mode == Mode::Bm25 {
-        None
+    let knowledge = if mode == Mode::Bm25 {
+        Knowledge::with_embedder(&pipeline, state.path(), None)
     } else {
-        embedder(&plan, &pipeline, &base)?
+        Knowledge::open(&plan, &pipeline, state.path(), &base)
+            .map_err(|e| UserError(e.to_string()))?
     };
-    let db = state.database();
-    if !db.exists() {
-        return Err(UserError(format!(
-            "nothing has been ingested yet: run `berth ingest {pipeline}` first"
-        ))
-        .into());
+    let user_error = |e: KnowledgeError| -> anyhow::Error {
+        match e {
+            KnowledgeError::NotIngested(_)
+            | KnowledgeError::NoVectors(_)
+            | KnowledgeError::Embed(_)
+            | KnowledgeError::Pipeline(_) => UserError(e.to_string()).into(),
+            other => other.into(),
+        }
+    };
+    // With the state to ourselves the index is checked and repaired first; while an
+    // ingest runs, it keeps the index in step and we only read what it committed.
+    if let Some(report) = knowledge.refresh().map_err(user_error)?
+        && !args.json
+    {
+        print_sync(&pipeline, &report);
     }
-    let mut store = StateStore::open(&db).with_context(|| format!("opening {}", db.display()))?;
-    let model = embedder.as_ref().map(|e| e.model().to_string());
-    // With the state to ourselves, the index is checked and repaired first; while an
-    // ingest runs, it keeps the index in step and we only read.
-    let index = match StateLock::acquire(state.path()) {
-        Ok(_lock) => {
-            let (index, report) =
-                sync::open_synced(&mut store, state.path(), &pipeline, model.as_deref())
-                    .with_context(|| format!("opening the index of pipeline `{pipeline}`"))?;
-            if !args.json {
-                print_sync(&pipeline, &report);
-            }
-            index
-        }
-        Err(_) => {
-            let dimension = store.vector_dimension(&pipeline)?;
-            EmbeddedIndex::open(
-                &sync::index_dir(state.path(), &pipeline),
-                dimension,
-                dimension.and(model.as_deref()),
-            )
-            .map_err(|e| {
-                UserError(format!(
-                    "an ingest is running and the index of `{pipeline}` cannot be read yet: {e}"
-                ))
-            })?
-        }
-    };
-    // Without the query's vector, hybrid search still answers by keywords (and says so);
-    // dense search cannot.
-    let vector = match (&embedder, mode) {
-        (Some(e), Mode::Dense | Mode::Hybrid) if index.dimension().is_some() => {
-            match e.embed(&[args.query.as_str()]) {
-                Ok(mut v) => v.pop(),
-                Err(err) if mode == Mode::Hybrid => {
-                    eprintln!(
-                        "berth: warning: embedding the query failed ({err}); searching by keywords only"
-                    );
-                    None
-                }
-                Err(err) => return Err(UserError(format!("embedding the query: {err}")).into()),
-            }
-        }
-        _ => None,
-    };
     let principal = Principal {
         user: args.user.clone(),
         groups: args.groups.clone(),
     };
-    let filter = Filter::default();
-    let request = SearchRequest {
-        text: &args.query,
-        vector: vector.as_deref(),
-        principal: &principal,
-        k: args.k,
-        mode: if vector.is_none() { Mode::Bm25 } else { mode },
-        filter: &filter,
-    };
-    let hits = index
-        .search(&request)
-        .map_err(|e| UserError(format!("searching `{pipeline}`: {e}")))?;
+    // Without the query's vector, hybrid search still answers by keywords (and says so);
+    // dense search cannot.
+    let retrieved = knowledge
+        .search(&args.query, &principal, args.k, Some(mode))
+        .map_err(user_error)?;
+    if let Some(warning) = &retrieved.warning {
+        eprintln!("berth: warning: {warning}");
+    }
+    let hits = retrieved.hits;
 
     let mut out = std::io::stdout().lock();
     if args.json {
         let value = serde_json::json!({
             "query": args.query,
             "pipeline": pipeline,
-            "mode": request.mode.as_str(),
+            "mode": retrieved.mode.as_str(),
             "principal": { "user": principal.user, "groups": principal.groups },
             "hits": hits,
         });
