@@ -327,3 +327,100 @@ async fn a_reranker_reorders_the_candidates_and_its_failure_keeps_retrieval_orde
     assert!(answer["chunks"][0]["text"].as_str().unwrap().contains("20000-29999"));
     assert_eq!(answer["chunks"].as_array().unwrap().len(), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_environment_variable_turns_extracts_into_generated_answers() {
+    let upstream = Standin::start("model").await.unwrap();
+    upstream.set_default(Behavior::default().tokens(["Generated [1]."]));
+    let dir = tempfile::tempdir().unwrap();
+    write_docs(dir.path());
+    // The quickstart's shape: no models, a rag app without one.
+    std::fs::write(
+        dir.path().join("berth.yaml"),
+        "stack: env\nsources:\n  docs: { path: docs }\npipelines:\n  docs-index: { source: docs }\n\
+         apps:\n  ask: { kind: rag, pipeline: docs-index }\n",
+    )
+    .unwrap();
+    berth(dir.path(), &["ingest"]);
+    let base = upstream.base_url();
+    let server = Server::start(
+        dir.path(),
+        &[
+            ("BERTH_CHAT_URL", base.as_str()),
+            ("BERTH_CHAT_MODEL", "qwen-test"),
+            ("BERTH_CHAT_API_KEY", "sk-chat-secret"),
+        ],
+    );
+    let answer = query(&server, "ask", r#"{"question": "Which host ports?"}"#);
+    assert_eq!(answer["mode"], "generated");
+    assert_eq!(answer["answer"], "Generated [1].");
+    let sent = &upstream.requests()[0];
+    assert_eq!(sent.body["model"], "qwen-test");
+    assert_eq!(sent.authorization.as_deref(), Some("Bearer sk-chat-secret"));
+
+    // The UI's pages: the pipeline's documents, the run that indexed them.
+    let (status, body) = server.request("GET", "/api/stack", None, "");
+    assert_eq!(status, 200, "{body}");
+    let stack: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(stack["stack"], "env");
+    assert_eq!(stack["pipelines"][0]["documents"]["done"], 3);
+    assert_eq!(stack["models"][0]["name"], "chat");
+    assert_eq!(stack["models"][0]["routes"][0]["breaker"], "closed");
+    assert!(!body.contains("sk-chat-secret"), "no secret on the stack page");
+    let (status, body) = server.request("GET", "/api/ingest", None, "");
+    assert_eq!(status, 200, "{body}");
+    let ingest: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(ingest["runs"][0]["status"], "ok");
+    assert_eq!(ingest["runs"][0]["added"], 3);
+    assert_eq!(ingest["running"].as_array().unwrap().len(), 0);
+    let (status, page) = server.request("GET", "/ui/", None, "");
+    assert_eq!(status, 200);
+    assert!(page.contains("id=\"question\""));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn berth_chat_remembers_the_conversation_between_questions() {
+    let upstream = Standin::start("model").await.unwrap();
+    upstream.set_default(Behavior::default().tokens(["Sure."]));
+    let dir = tempfile::tempdir().unwrap();
+    write_docs(dir.path());
+    std::fs::write(dir.path().join("berth.yaml"), stack(&upstream, 4)).unwrap();
+    berth(dir.path(), &["ingest"]);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args(["chat", "--app", "talk", "--session", "t1"])
+        .current_dir(dir.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write as _;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(b"First question?\nSecond question?\n").unwrap();
+    }
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(stdout.matches("Sure.").count(), 2, "{stdout}");
+    // The second answer was asked with the first turn as history (after a rewrite).
+    let last = upstream.requests().last().unwrap().body.clone();
+    let contents: Vec<&str> = last["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["content"].as_str().unwrap())
+        .collect();
+    assert_eq!(&contents[1..], ["First question?", "Sure.", "Second question?"]);
+    // The session is in the state store: `berth ask` continues it.
+    let answer = berth(
+        dir.path(),
+        &["ask", "Third?", "--app", "talk", "--session", "t1", "--json"],
+    );
+    let answer: Value = serde_json::from_str(&answer).unwrap();
+    assert_eq!(answer["answer"], "Sure.");
+    let last = upstream.requests().last().unwrap().body.clone();
+    assert_eq!(last["messages"].as_array().unwrap().len(), 1 + 4 + 1);
+}
