@@ -44,8 +44,8 @@ def wait_http(url, limit=60.0, proc=None):
     raise SystemExit(f"{url} not ready within {limit} s")
 
 
-def tree_rss_kib(pid):
-    """Resident memory of a process and all its descendants, in KiB."""
+def tree_pids(pid):
+    """A process and all its descendants."""
     pids, frontier = {pid}, [pid]
     while frontier:
         p = frontier.pop()
@@ -58,8 +58,13 @@ def tree_rss_kib(pid):
                             frontier.append(int(c))
         except OSError:
             pass
+    return pids
+
+
+def tree_rss_kib(pid):
+    """Resident memory of a process and all its descendants, in KiB."""
     total = 0
-    for p in pids:
+    for p in tree_pids(pid):
         try:
             with open(f"/proc/{p}/status") as f:
                 for line in f:
@@ -68,6 +73,20 @@ def tree_rss_kib(pid):
         except OSError:
             pass
     return total
+
+
+def tree_cpu_seconds(pid):
+    """User plus system CPU time of a process and its descendants so far, in seconds."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for p in tree_pids(pid):
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])
+        except OSError:
+            pass
+    return total / tick
 
 
 class RssSampler(threading.Thread):
@@ -93,7 +112,7 @@ def loadgen(url, rate, seconds, stream, threads):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=5)
-    ap.add_argument("--rates", default="50,100,200,500,1000,2000,3000")
+    ap.add_argument("--rates", default="10,20,50,100,200,500,1000,2000,3000")
     ap.add_argument("--latency-ms", type=int, default=10)
     ap.add_argument("--tokens", type=int, default=8)
     ap.add_argument("--chunk-interval-ms", type=int, default=2)
@@ -155,11 +174,14 @@ def main():
                     sampler = RssSampler(pid) if pid else None
                     if sampler:
                         sampler.start()
+                        cpu_before = tree_cpu_seconds(pid)
                     r = loadgen(url, rate, args.seconds, stream, args.loadgen_threads)
                     if sampler:
                         sampler.stop.set()
                         sampler.join()
                         r["peak_rss_kib"] = sampler.peak
+                        sent = r["measured"] + rate  # the warm-up second's requests too
+                        r["cpu_us_per_request"] = 1e6 * (tree_cpu_seconds(pid) - cpu_before) / sent
                     r["target"] = name
                     results.append(r)
                     lat = r["latency_ms"] or {}
@@ -203,7 +225,8 @@ def summarise(results, idle):
                 d = direct[r["target_rps"]]
                 ok = r["failed"] == 0 and r["latency_ms"] and d["latency_ms"]
                 row = {"target": name, "stream": stream, "rate": r["target_rps"], "ok": r["ok"],
-                       "failed": r["failed"], "peak_rss_mib": r.get("peak_rss_kib", 0) / 1024}
+                       "failed": r["failed"], "peak_rss_mib": r.get("peak_rss_kib", 0) / 1024,
+                       "cpu_us": r.get("cpu_us_per_request")}
                 if ok:
                     for key, field in (("latency", "latency_ms"), ("ttft", "first_byte_ms")):
                         for q in ("p50", "p99"):
@@ -219,14 +242,16 @@ def markdown(summary, idle, args):
     out = [f"Upstream stand-in: {args.latency_ms} ms before headers, {args.tokens} tokens, "
            f"{args.chunk_interval_ms} ms between streamed chunks; {args.seconds} s per point after 1 s warm-up.",
            "", "| mode | rate/s | proxy | ok | failed | added p50 ms | added p99 ms | added TTFT p50 ms | "
-           "added TTFT p99 ms | peak RSS MiB |", "|---|---|---|---|---|---|---|---|---|---|"]
+           "added TTFT p99 ms | CPU µs/request | peak RSS MiB |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     fmt = lambda v: "—" if v is None else f"{v:.2f}"
     for r in summary:
         if "rate" not in r:
             continue
-        out.append(f"| {'stream' if r['stream'] else 'whole'} | {r['rate']} | {r['target']} | {r['ok']} | "
+        ttft = (lambda k: fmt(r.get(k))) if r["stream"] else (lambda k: "—")
+        out.append(f"| {'stream' if r['stream'] else 'whole'} | {r['rate']:.0f} | {r['target']} | {r['ok']} | "
                    f"{r['failed']} | {fmt(r.get('added_latency_p50'))} | {fmt(r.get('added_latency_p99'))} | "
-                   f"{fmt(r.get('added_ttft_p50'))} | {fmt(r.get('added_ttft_p99'))} | {r['peak_rss_mib']:.1f} |")
+                   f"{ttft('added_ttft_p50')} | {ttft('added_ttft_p99')} | {fmt(r.get('cpu_us'))} | "
+                   f"{r['peak_rss_mib']:.1f} |")
     out += ["", "| mode | proxy | highest rate with p99 added < 50 ms and no failures |", "|---|---|---|"]
     for r in summary:
         if "sustained_rps" in r:

@@ -196,7 +196,8 @@ async fn one(
     let complete = if text.starts_with("data:") || text.contains("\ndata:") {
         text.trim_end().ends_with("data: [DONE]")
     } else {
-        serde_json::from_slice::<Value>(&bytes).is_ok_and(|v| v["choices"][0]["message"].is_object())
+        serde_json::from_slice::<Value>(&bytes)
+            .is_ok_and(|v| v["choices"][0]["message"].is_object())
     };
     if !complete {
         return Err("incomplete response".into());

@@ -30,7 +30,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .enable_all()
         .build()?;
     runtime.block_on(async move {
-        let standin = Standin::start_at(SocketAddr::from(([127, 0, 0, 1], port)), "standin").await?;
+        let standin =
+            Standin::start_at(SocketAddr::from(([127, 0, 0, 1], port)), "standin").await?;
         standin.keep_requests(false);
         standin.set_default(
             Behavior::default()

@@ -112,14 +112,7 @@ impl Gateway {
         session: Option<String>,
         mut on_delta: impl FnMut(&str),
     ) -> Result<apps::assistant::Answer, ApiError> {
-        let app = self
-            .shared
-            .apps
-            .load()
-            .apps
-            .get(name)
-            .cloned()
-            .ok_or_else(|| ApiError::NotFound(format!("The app `{name}` does not exist")))?;
+        let app = self.shared.apps.load().get(name)?;
         let owner = principal.user.clone().unwrap_or_else(|| "anonymous".into());
         let mut events = apps::assistant::start(
             self.shared.clone(),
@@ -139,7 +132,9 @@ impl Gateway {
                 apps::assistant::Event::Done(answer) => return Ok(*answer),
             }
         }
-        Err(ApiError::AppFailed("the app stopped without an answer".into()))
+        Err(ApiError::AppFailed(
+            "the app stopped without an answer".into(),
+        ))
     }
 
     /// The HTTP routes, ready to serve (no socket needed, e.g. for `oneshot` tests).

@@ -276,7 +276,9 @@ pub(crate) async fn call_model(
         Ok(r) => r.status().as_u16(),
         Err(e) => e.status().as_u16(),
     };
-    shared.metrics.request(&model, &route, status, start.elapsed());
+    shared
+        .metrics
+        .request(&model, &route, status, start.elapsed());
     result
 }
 
@@ -556,15 +558,23 @@ fn respond(
                     .await
                     .map(|b| (Ok::<_, std::convert::Infallible>(b), relay))
             });
-            Response::builder()
-                .status(StatusCode::OK)
-                .header(header::CONTENT_TYPE, "text/event-stream")
-                .header(header::CACHE_CONTROL, "no-cache")
-                .header("x-accel-buffering", "no")
-                .body(Body::from_stream(stream))
-                .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+            event_stream(stream)
         }
     }
+}
+
+/// A `200` answer streaming Server-Sent Events, unbuffered by proxies on the way.
+pub(crate) fn event_stream<S>(events: S) -> Response
+where
+    S: futures_util::Stream<Item = Result<Bytes, std::convert::Infallible>> + Send + 'static,
+{
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, "text/event-stream")
+        .header(header::CACHE_CONTROL, "no-cache")
+        .header("x-accel-buffering", "no")
+        .body(Body::from_stream(events))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }
 
 /// Relays an upstream SSE stream line by line: every complete line goes on as soon as it

@@ -32,6 +32,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/api/stack", get(ui::stack))
         .route("/api/ingest", get(ui::ingest))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
         .with_state(shared)
 }
 
@@ -105,4 +106,10 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
         shared.metrics.render(),
     )
         .into_response()
+}
+
+/// A handler that panicked answers a 500 in the OpenAI shape instead of dropping the
+/// connection; the panic message stays in the server's log.
+fn panicked(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    crate::ApiError::AppFailed("berth failed while answering this request".into()).into_response()
 }

@@ -80,7 +80,10 @@ pub(crate) async fn stack(State(shared): State<Arc<Shared>>, headers: HeaderMap)
                 "unknown",
                 Some("runs in berth's own processes (berth ingest, berth serve)".to_string()),
             ),
-            (None, _) => ("unknown", Some("not reachable from the gateway".to_string())),
+            (None, _) => (
+                "unknown",
+                Some("not reachable from the gateway".to_string()),
+            ),
             (Some(addr), _) => {
                 match tokio::time::timeout(PROBE_TIMEOUT, tokio::net::TcpStream::connect(addr))
                     .await
@@ -91,8 +94,10 @@ pub(crate) async fn stack(State(shared): State<Arc<Shared>>, headers: HeaderMap)
                 }
             }
         };
-        components.push(json!({"name": c.name, "uses": c.uses, "bindings": c.bindings,
-                               "health": health, "detail": detail}));
+        components.push(
+            json!({"name": c.name, "uses": c.uses, "bindings": c.bindings,
+                               "health": health, "detail": detail}),
+        );
     }
     let models: Vec<Value> = live
         .config

@@ -240,15 +240,23 @@ pub struct UpArgs {
     pub require_keys: bool,
 }
 
-/// Who is asking, for the apps' permission-aware retrieval.
+/// Which app to use, and as whom.
 #[derive(Debug, Args)]
-pub struct AsUser {
+pub struct AppTarget {
+    #[command(flatten)]
+    pub stack: StackOption,
+    /// The app (needed when the stack has several rag or chat apps).
+    #[arg(long)]
+    pub app: Option<String>,
     /// Ask as this user: only passages public or granted to them are used.
     #[arg(long = "as", value_name = "USER")]
     pub user: Option<String>,
     /// The user's groups, comma-separated.
     #[arg(long, value_delimiter = ',', value_name = "GROUP,...")]
     pub groups: Vec<String>,
+    /// Continue this conversation (its history is kept in the state store).
+    #[arg(long)]
+    pub session: Option<String>,
 }
 
 /// Arguments of `ask`.
@@ -257,15 +265,7 @@ pub struct AskArgs {
     /// The question.
     pub question: String,
     #[command(flatten)]
-    pub stack: StackOption,
-    /// The app to ask (needed when the stack has several rag or chat apps).
-    #[arg(long)]
-    pub app: Option<String>,
-    #[command(flatten)]
-    pub who: AsUser,
-    /// Continue this conversation (its history is kept in the state store).
-    #[arg(long)]
-    pub session: Option<String>,
+    pub target: AppTarget,
     /// Print the whole answer as JSON (citations, retrieved chunks, timings).
     #[arg(long)]
     pub json: bool,
@@ -275,15 +275,7 @@ pub struct AskArgs {
 #[derive(Debug, Args)]
 pub struct ChatArgs {
     #[command(flatten)]
-    pub stack: StackOption,
-    /// The app to talk with (needed when the stack has several rag or chat apps).
-    #[arg(long)]
-    pub app: Option<String>,
-    #[command(flatten)]
-    pub who: AsUser,
-    /// Continue this conversation (default: a new one).
-    #[arg(long)]
-    pub session: Option<String>,
+    pub target: AppTarget,
 }
 
 /// berth's server roles.

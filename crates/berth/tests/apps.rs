@@ -6,25 +6,10 @@
 mod common;
 
 use berth_serve::standin::{Behavior, Standin};
-use common::Server;
+use common::{Server, berth_ok as berth};
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
-
-fn berth(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_berth"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("berth runs");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "berth {args:?} failed: {stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
-}
 
 /// Writes a small document collection: one document answers the port question, one the
 /// key question, and a long one matches everything a little (it tests the budget).
@@ -135,10 +120,19 @@ async fn rag_answers_from_the_passages_with_citations_history_and_budget() {
     // fits (the estimate counts words and marks) and says which were left out.
     let retrieved = answer["chunks"].as_array().unwrap();
     let used = retrieved.iter().filter(|c| c["used"] == true).count();
-    assert!(retrieved.len() > used && used >= 2, "{used} of {}", retrieved.len());
+    assert!(
+        retrieved.len() > used && used >= 2,
+        "{used} of {}",
+        retrieved.len()
+    );
     let words = prompt.split_whitespace().count();
-    assert!(words <= 3200, "prompt of {words} words exceeds the context budget");
-    let numbered = (1..=40).filter(|n| prompt.contains(&format!("\n[{n}] "))).count();
+    assert!(
+        words <= 3200,
+        "prompt of {words} words exceeds the context budget"
+    );
+    let numbered = (1..=40)
+        .filter(|n| prompt.contains(&format!("\n[{n}] ")))
+        .count();
     assert_eq!(numbered, used, "every passage used is numbered once");
 
     // A follow-up with history: the model first rewrites it into a standalone question
@@ -156,7 +150,10 @@ async fn rag_answers_from_the_passages_with_citations_history_and_budget() {
     let requests = upstream.requests();
     assert_eq!(requests.len(), 3);
     let rewrite = requests[1].body["messages"][0]["content"].as_str().unwrap();
-    assert!(rewrite.contains("user: What are API keys?") && rewrite.contains("And how are they stored?"));
+    assert!(
+        rewrite.contains("user: What are API keys?")
+            && rewrite.contains("And how are they stored?")
+    );
     let roles: Vec<&str> = requests[2].body["messages"]
         .as_array()
         .unwrap()
@@ -167,7 +164,11 @@ async fn rag_answers_from_the_passages_with_citations_history_and_budget() {
     assert!(system_prompt(&requests[2].body).contains("BLAKE3"));
 
     // A question in Chinese: the model is told to answer in Chinese.
-    query(&server, "ask", r#"{"question": "主机端口是如何选择的？ ports"}"#);
+    query(
+        &server,
+        "ask",
+        r#"{"question": "主机端口是如何选择的？ ports"}"#,
+    );
     let prompt = system_prompt(&upstream.requests()[3].body);
     assert!(prompt.contains("Answer in Chinese."), "{prompt}");
 }
@@ -183,22 +184,43 @@ async fn chat_keeps_history_per_session_and_extractive_apps_need_no_model() {
     let server = Server::start(dir.path(), &[]);
 
     // Turn one of session s1, then turn two: the stored first turn comes back as history.
-    query(&server, "talk", r#"{"question": "My name is Ada.", "session": "s1"}"#);
+    query(
+        &server,
+        "talk",
+        r#"{"question": "My name is Ada.", "session": "s1"}"#,
+    );
     upstream.enqueue(Behavior::default().tokens(["Which host ports are chosen?"]));
-    query(&server, "talk", r#"{"question": "Which host ports?", "session": "s1"}"#);
+    query(
+        &server,
+        "talk",
+        r#"{"question": "Which host ports?", "session": "s1"}"#,
+    );
     // Another session starts empty.
-    query(&server, "talk", r#"{"question": "Hello there.", "session": "s2"}"#);
+    query(
+        &server,
+        "talk",
+        r#"{"question": "Hello there.", "session": "s2"}"#,
+    );
     let requests = upstream.requests();
     // Turn two has history, so its question was rewritten first: requests are
     // [turn 1], [rewrite, turn 2], [turn 3].
     assert_eq!(requests.len(), 4, "{requests:?}");
     let second = &requests[2].body;
     let messages = second["messages"].as_array().unwrap();
-    let contents: Vec<&str> = messages.iter().map(|m| m["content"].as_str().unwrap()).collect();
-    assert_eq!(&contents[1..], ["My name is Ada.", "Noted.", "Which host ports?"]);
+    let contents: Vec<&str> = messages
+        .iter()
+        .map(|m| m["content"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        &contents[1..],
+        ["My name is Ada.", "Noted.", "Which host ports?"]
+    );
     let system = system_prompt(second);
     assert!(system.starts_with("You are the ops assistant."), "{system}");
-    assert!(system.contains("20000-29999"), "knowledge passages: {system}");
+    assert!(
+        system.contains("20000-29999"),
+        "knowledge passages: {system}"
+    );
     let third = requests[3].body["messages"].as_array().unwrap();
     assert_eq!(third.len(), 2, "a new session has no history: {third:?}");
 
@@ -213,7 +235,10 @@ async fn chat_keeps_history_per_session_and_extractive_apps_need_no_model() {
     assert_eq!(answer["mode"], "extractive");
     let text = answer["answer"].as_str().unwrap();
     assert!(text.starts_with("Extracts from the documents"), "{text}");
-    assert!(text.contains("[1] Host ports are chosen from the ephemeral range 20000-29999"), "{text}");
+    assert!(
+        text.contains("[1] Host ports are chosen from the ephemeral range 20000-29999"),
+        "{text}"
+    );
     assert_eq!(answer["citations"][0]["document"], "docs/ports.md");
 
     // The citation resolves to its passage.
@@ -229,7 +254,8 @@ async fn chat_keeps_history_per_session_and_extractive_apps_need_no_model() {
     let (status, body) = server.request("POST", "/v1/apps/ask/query", None, r#"{"question": ""}"#);
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("question"));
-    let (status, body) = server.request("POST", "/v1/apps/nope/query", None, r#"{"question": "x"}"#);
+    let (status, body) =
+        server.request("POST", "/v1/apps/nope/query", None, r#"{"question": "x"}"#);
     assert_eq!(status, 404, "{body}");
     let (status, body) = server.request(
         "POST",
@@ -249,7 +275,10 @@ async fn chat_keeps_history_per_session_and_extractive_apps_need_no_model() {
     );
     assert_eq!(status, 200);
     // (The body is read raw: chunked framing lines sit between the events.)
-    let data: Vec<&str> = body.lines().filter_map(|l| l.strip_prefix("data: ")).collect();
+    let data: Vec<&str> = body
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .collect();
     assert_eq!(data.last(), Some(&"[DONE]"), "{body}");
     let events: Vec<Value> = data[..data.len() - 1]
         .iter()
@@ -262,7 +291,11 @@ async fn chat_keeps_history_per_session_and_extractive_apps_need_no_model() {
     assert!(text.contains("20000-29999"));
     let extras = events.iter().find(|e| e.get("berth").is_some()).unwrap();
     assert_eq!(extras["berth"]["citations"][0]["document"], "docs/ports.md");
-    assert!(events.iter().any(|e| e["usage"]["total_tokens"].as_u64() > Some(0)));
+    assert!(
+        events
+            .iter()
+            .any(|e| e["usage"]["total_tokens"].as_u64() > Some(0))
+    );
 
     // The apps list.
     let (status, body) = server.request("GET", "/v1/apps", None, "");
@@ -306,10 +339,20 @@ async fn a_reranker_reorders_the_candidates_and_its_failure_keeps_retrieval_orde
         .find(|r| r.path == "/rerank")
         .expect("the reranker was called");
     assert_eq!(rerank.body["model"], "reranker");
-    assert_eq!(rerank.body["query"], "Which ephemeral range are host ports chosen from?");
+    assert_eq!(
+        rerank.body["query"],
+        "Which ephemeral range are host ports chosen from?"
+    );
     let texts = rerank.body["texts"].as_array().unwrap();
-    assert!(texts.len() > 2, "more candidates than kept: {}", texts.len());
-    assert!(texts[0].as_str().unwrap().contains("20000-29999"), "BM25's best first");
+    assert!(
+        texts.len() > 2,
+        "more candidates than kept: {}",
+        texts.len()
+    );
+    assert!(
+        texts[0].as_str().unwrap().contains("20000-29999"),
+        "BM25's best first"
+    );
     let kept: Vec<&str> = answer["chunks"]
         .as_array()
         .unwrap()
@@ -323,8 +366,18 @@ async fn a_reranker_reorders_the_candidates_and_its_failure_keeps_retrieval_orde
     // An unreachable reranker: the answer still comes, in retrieval order, with a warning.
     let answer = query(&server, "badrank", question);
     assert_eq!(answer["retrieval"], "bm25");
-    assert!(answer["warning"].as_str().unwrap().contains("reranking failed"));
-    assert!(answer["chunks"][0]["text"].as_str().unwrap().contains("20000-29999"));
+    assert!(
+        answer["warning"]
+            .as_str()
+            .unwrap()
+            .contains("reranking failed")
+    );
+    assert!(
+        answer["chunks"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("20000-29999")
+    );
     assert_eq!(answer["chunks"].as_array().unwrap().len(), 2);
 }
 
@@ -366,7 +419,10 @@ async fn one_environment_variable_turns_extracts_into_generated_answers() {
     assert_eq!(stack["pipelines"][0]["documents"]["done"], 3);
     assert_eq!(stack["models"][0]["name"], "chat");
     assert_eq!(stack["models"][0]["routes"][0]["breaker"], "closed");
-    assert!(!body.contains("sk-chat-secret"), "no secret on the stack page");
+    assert!(
+        !body.contains("sk-chat-secret"),
+        "no secret on the stack page"
+    );
     let (status, body) = server.request("GET", "/api/ingest", None, "");
     assert_eq!(status, 200, "{body}");
     let ingest: Value = serde_json::from_str(&body).unwrap();
@@ -397,12 +453,18 @@ async fn berth_chat_remembers_the_conversation_between_questions() {
     {
         use std::io::Write as _;
         let mut stdin = child.stdin.take().unwrap();
-        stdin.write_all(b"First question?\nSecond question?\n").unwrap();
+        stdin
+            .write_all(b"First question?\nSecond question?\n")
+            .unwrap();
     }
     let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
         .await
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(stdout.matches("Sure.").count(), 2, "{stdout}");
     // The second answer was asked with the first turn as history (after a rewrite).
@@ -413,11 +475,22 @@ async fn berth_chat_remembers_the_conversation_between_questions() {
         .iter()
         .map(|m| m["content"].as_str().unwrap())
         .collect();
-    assert_eq!(&contents[1..], ["First question?", "Sure.", "Second question?"]);
+    assert_eq!(
+        &contents[1..],
+        ["First question?", "Sure.", "Second question?"]
+    );
     // The session is in the state store: `berth ask` continues it.
     let answer = berth(
         dir.path(),
-        &["ask", "Third?", "--app", "talk", "--session", "t1", "--json"],
+        &[
+            "ask",
+            "Third?",
+            "--app",
+            "talk",
+            "--session",
+            "t1",
+            "--json",
+        ],
     );
     let answer: Value = serde_json::from_str(&answer).unwrap();
     assert_eq!(answer["answer"], "Sure.");

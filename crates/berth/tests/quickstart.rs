@@ -27,7 +27,10 @@ fn quickstart_copy(dir: &Path) {
     let text = std::fs::read_to_string(repo().join("examples/quickstart/berth.yaml")).unwrap();
     let docs = repo().join("docs");
     let text = text.replace("path: ../../docs", &format!("path: {}", docs.display()));
-    assert!(text.contains(&docs.display().to_string()), "quickstart source moved");
+    assert!(
+        text.contains(&docs.display().to_string()),
+        "quickstart source moved"
+    );
     std::fs::write(dir.join("berth.yaml"), text).unwrap();
 }
 
@@ -92,7 +95,10 @@ impl Up {
             }
         }
         let banner = seen.join("\n");
-        assert!(banner.contains("docs-index: "), "it ingested first: {banner}");
+        assert!(
+            banner.contains("docs-index: "),
+            "it ingested first: {banner}"
+        );
         // The ready-to-paste lines follow the UI's.
         for _ in 0..3 {
             if let Ok(line) = up.lines.recv_timeout(Duration::from_secs(5)) {
@@ -101,13 +107,18 @@ impl Up {
         }
         let banner = seen.join("\n");
         assert!(banner.contains("curl -s http://"), "{banner}");
-        assert!(banner.contains("ask \"How does berth choose host ports?\""), "{banner}");
+        assert!(
+            banner.contains("ask \"How does berth choose host ports?\""),
+            "{banner}"
+        );
         up
     }
 
     fn post(&self, path: &str, body: &str) -> (u16, String) {
         let mut stream = TcpStream::connect(&self.address).unwrap();
-        stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
         write!(
             stream,
             "POST {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
@@ -156,7 +167,10 @@ fn quickstart_answers_with_citations_over_http_openai_and_the_browser() {
     assert_eq!(answer["mode"], "extractive");
     assert_eq!(answer["citations"][0]["document"], EXPECTED, "{answer:#}");
     assert!(
-        answer["answer"].as_str().unwrap().contains("5 consecutive failures"),
+        answer["answer"]
+            .as_str()
+            .unwrap()
+            .contains("5 consecutive failures"),
         "{answer:#}"
     );
 
@@ -165,7 +179,12 @@ fn quickstart_answers_with_citations_over_http_openai_and_the_browser() {
     if let Some(python) = required("a Python with openai (.venv-test)", &[python]) {
         let out = Command::new(python)
             .arg(repo().join("crates/berth/tests/clients/app_client.py"))
-            .args([&format!("http://{}/v1", up.address), "ask", QUESTION, EXPECTED])
+            .args([
+                &format!("http://{}/v1", up.address),
+                "ask",
+                QUESTION,
+                EXPECTED,
+            ])
             .output()
             .unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);
@@ -180,7 +199,10 @@ fn quickstart_answers_with_citations_over_http_openai_and_the_browser() {
     // person types into), the answer and its citations appear; a screenshot is kept.
     let Some(chromium) = required(
         "chromium (apt-get install chromium)",
-        &[PathBuf::from("chromium"), PathBuf::from("/usr/bin/chromium")],
+        &[
+            PathBuf::from("chromium"),
+            PathBuf::from("/usr/bin/chromium"),
+        ],
     ) else {
         return;
     };
@@ -215,7 +237,10 @@ fn quickstart_answers_with_citations_over_http_openai_and_the_browser() {
         .split("<article")
         .find(|m| m.contains("message assistant") && m.contains("data-done=\"true\""))
         .unwrap_or_else(|| panic!("no finished answer in the page:\n{dom}"));
-    assert!(done.contains("class=\"citation\""), "no citation link: {done}");
+    assert!(
+        done.contains("class=\"citation\""),
+        "no citation link: {done}"
+    );
     assert!(done.contains(EXPECTED), "citation names {EXPECTED}: {done}");
     assert!(done.contains("5 consecutive failures"), "{done}");
     assert!(!dom.contains("msg-error"), "the UI showed an error: {done}");
@@ -223,5 +248,9 @@ fn quickstart_answers_with_citations_over_http_openai_and_the_browser() {
     let _ = std::fs::remove_file(&shot);
     browse(&[&format!("--screenshot={}", shot.display())]);
     let png = std::fs::read(&shot).expect("a screenshot was written");
-    assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000, "screenshot of {} bytes", png.len());
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 10_000,
+        "screenshot of {} bytes",
+        png.len()
+    );
 }

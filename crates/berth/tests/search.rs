@@ -2,28 +2,11 @@
 //! keyword-only pipeline, hybrid search with the real built-in embedding model, access
 //! control, deletions reaching the index, and rebuilding a damaged index.
 
+mod common;
+
+use common::{berth, berth_ok as ok};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn berth(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_berth"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("berth runs")
-}
-
-fn ok(dir: &Path, args: &[&str]) -> String {
-    let out = berth(dir, args);
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "berth {args:?} failed: {stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
-}
 
 fn hits(dir: &Path, args: &[&str]) -> Vec<Value> {
     let mut all = vec!["search", "--json"];

@@ -284,7 +284,14 @@ async fn run(
                         .map_or(h.text.as_str(), |v| v.passage())
                 })
                 .collect();
-            match rerank(shared, reranker, &text_for_rerank(&query, &search_query), &texts).await {
+            match rerank(
+                shared,
+                reranker,
+                &text_for_rerank(&query, &search_query),
+                &texts,
+            )
+            .await
+            {
                 Ok(order) => {
                     let mut slots: Vec<_> = std::mem::take(&mut retrieved.hits)
                         .into_iter()
@@ -446,7 +453,9 @@ async fn run(
 const RERANK_CANDIDATES: usize = 50;
 
 fn text_for_rerank(query: &Query, search_query: &Option<String>) -> String {
-    search_query.clone().unwrap_or_else(|| query.question.clone())
+    search_query
+        .clone()
+        .unwrap_or_else(|| query.question.clone())
 }
 
 /// Scores `texts` against `query` with a reranking model (the TEI `/rerank` API):
@@ -589,7 +598,9 @@ async fn rewrite(
     );
     body.insert("max_tokens".into(), json!(128));
     body.insert("temperature".into(), json!(0));
-    let response = call_model(shared, Endpoint::ChatCompletions, body).await.ok()?;
+    let response = call_model(shared, Endpoint::ChatCompletions, body)
+        .await
+        .ok()?;
     let mut text = String::new();
     let mut stream = Box::pin(deltas(response));
     while let Some(delta) = stream.next().await {
@@ -662,8 +673,9 @@ fn async_stream(
                                     .as_str()
                                     .unwrap_or("the model's stream failed")
                                     .to_string();
-                                st.pending
-                                    .push_back(Err(ApiError::AppFailed(format!("model: {message}"))));
+                                st.pending.push_back(Err(ApiError::AppFailed(format!(
+                                    "model: {message}"
+                                ))));
                                 st.done = true;
                                 break;
                             }
@@ -682,15 +694,15 @@ fn async_stream(
                 None => {
                     st.done = true;
                     if !st.is_sse {
-                        let whole = serde_json::from_slice::<Value>(&st.buf)
-                            .ok()
-                            .and_then(|v| {
-                                v["choices"][0]["message"]["content"]
-                                    .as_str()
-                                    .map(str::to_string)
-                            });
+                        let whole = serde_json::from_slice::<Value>(&st.buf).ok().and_then(|v| {
+                            v["choices"][0]["message"]["content"]
+                                .as_str()
+                                .map(str::to_string)
+                        });
                         st.pending.push_back(whole.ok_or_else(|| {
-                            ApiError::AppFailed("model: the answer was not a chat completion".into())
+                            ApiError::AppFailed(
+                                "model: the answer was not a chat completion".into(),
+                            )
                         }));
                     }
                 }

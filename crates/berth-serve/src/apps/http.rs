@@ -2,15 +2,14 @@
 //! on `/v1/chat/completions` (`model: "app/NAME"`, streaming included) and
 //! `GET /v1/chunks/{id}` for citations.
 
-use super::assistant::{self, Answer, Event, Query};
 use super::App;
+use super::assistant::{self, Answer, Event, Query};
 use crate::auth::Tokens;
 use crate::error::ApiError;
 use crate::keys::KeyRecord;
-use crate::proxy::{Shared, authenticate};
-use axum::body::Body;
+use crate::proxy::{Shared, authenticate, event_stream};
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use berth_index::Principal;
 use berth_ingest::state::Turn;
@@ -60,13 +59,7 @@ async fn admit(
     {
         return Err(ApiError::ModelNotAllowed(model));
     }
-    let app = shared
-        .apps
-        .load()
-        .apps
-        .get(name)
-        .cloned()
-        .ok_or_else(|| ApiError::NotFound(format!("The app `{name}` does not exist")))?;
+    let app = shared.apps.load().get(name)?;
     if let (Some(auth), Some(k)) = (&shared.auth, &key) {
         auth.admit(k)?;
     }
@@ -84,7 +77,9 @@ fn account(
     start: Instant,
 ) {
     let model = format!("{APP_MODEL_PREFIX}{name}");
-    shared.metrics.request(&model, "app", status, start.elapsed());
+    shared
+        .metrics
+        .request(&model, "app", status, start.elapsed());
     if let (Some(auth), Some(k)) = (&shared.auth, key) {
         let tokens = Tokens {
             prompt: (prompt.len() as u64).div_ceil(4),
@@ -140,7 +135,9 @@ async fn collect(
             Event::Done(answer) => return Ok(*answer),
         }
     }
-    Err(ApiError::AppFailed("the app stopped without an answer".into()))
+    Err(ApiError::AppFailed(
+        "the app stopped without an answer".into(),
+    ))
 }
 
 /// `POST /v1/apps/{name}/query` with `{"question", "history"?, "session"?}`: the whole
@@ -202,11 +199,27 @@ pub(crate) async fn query(
     .await;
     match result {
         Ok(answer) => {
-            account(&shared, key.as_ref(), &name, &answer.question, Some(&answer.answer), 200, start);
+            account(
+                &shared,
+                key.as_ref(),
+                &name,
+                &answer.question,
+                Some(&answer.answer),
+                200,
+                start,
+            );
             axum::Json(answer).into_response()
         }
         Err(e) => {
-            account(&shared, key.as_ref(), &name, "", None, e.status().as_u16(), start);
+            account(
+                &shared,
+                key.as_ref(),
+                &name,
+                "",
+                None,
+                e.status().as_u16(),
+                start,
+            );
             e.into_response()
         }
     }
@@ -253,7 +266,7 @@ fn turns(v: &Value) -> Option<Vec<Turn>> {
 
 /// Whether a chat completions body names an app; cheap enough for every request.
 pub(crate) fn names_app(raw: &[u8]) -> bool {
-    raw.windows(6).any(|w| w == b"\"app/\"" || w.starts_with(b"\"app/"))
+    raw.windows(5).any(|w| w == b"\"app/")
 }
 
 /// `POST /v1/chat/completions` for `model: "app/NAME"`: the last user message is the
@@ -269,7 +282,15 @@ pub(crate) async fn chat_completions(
     let (app, key) = match admit(&shared, &headers, &app_name).await {
         Ok(x) => x,
         Err(e) => {
-            account(&shared, None, &app_name, "", None, e.status().as_u16(), start);
+            account(
+                &shared,
+                None,
+                &app_name,
+                "",
+                None,
+                e.status().as_u16(),
+                start,
+            );
             return e.into_response();
         }
     };
@@ -310,11 +331,22 @@ pub(crate) async fn chat_completions(
             options,
         },
     );
-    let id = format!("chatcmpl-berth-{:x}", start.elapsed().as_nanos() ^ now_secs() as u128);
+    let id = format!(
+        "chatcmpl-berth-{:x}",
+        start.elapsed().as_nanos() ^ now_secs() as u128
+    );
     if !stream {
         return match collect(events).await {
             Ok(answer) => {
-                account(&shared, key.as_ref(), &app_name, &question, Some(&answer.answer), 200, start);
+                account(
+                    &shared,
+                    key.as_ref(),
+                    &app_name,
+                    &question,
+                    Some(&answer.answer),
+                    200,
+                    start,
+                );
                 let usage = usage(&question, &answer.answer);
                 axum::Json(json!({
                     "id": id,
@@ -328,7 +360,15 @@ pub(crate) async fn chat_completions(
                 .into_response()
             }
             Err(e) => {
-                account(&shared, key.as_ref(), &app_name, &question, None, e.status().as_u16(), start);
+                account(
+                    &shared,
+                    key.as_ref(),
+                    &app_name,
+                    &question,
+                    None,
+                    e.status().as_u16(),
+                    start,
+                );
                 e.into_response()
             }
         };
@@ -339,7 +379,15 @@ pub(crate) async fn chat_completions(
     let first = events.recv().await;
     let first = match first {
         Some(Err(e)) => {
-            account(&shared, key.as_ref(), &app_name, &question, None, e.status().as_u16(), start);
+            account(
+                &shared,
+                key.as_ref(),
+                &app_name,
+                &question,
+                None,
+                e.status().as_u16(),
+                start,
+            );
             return e.into_response();
         }
         None => {
@@ -356,63 +404,88 @@ pub(crate) async fn chat_completions(
         }
     };
     let sse = |v: &Value| Bytes::from(format!("data: {v}\n\n"));
-    let opening = sse(&chunk(json!({"role": "assistant", "content": ""}), Value::Null));
-    let state = (Some(first), events, false, shared.clone(), key, app_name.clone(), question, start);
-    let stream = futures_util::stream::unfold(
-        (Some(opening), state),
-        move |(opening, mut st)| {
-            let chunk = chunk.clone();
-            async move {
-                if let Some(o) = opening {
-                    return Some((Ok::<_, std::convert::Infallible>(o), (None, st)));
-                }
-                let (pending, events, finished, shared, key, app_name, question, start) = &mut st;
-                if *finished {
-                    return None;
-                }
-                let event = match pending.take() {
-                    Some(e) => Some(Ok(e)),
-                    None => events.recv().await,
-                };
-                let bytes = match event {
-                    Some(Ok(Event::Delta(text))) => sse(&chunk(json!({"content": text}), Value::Null)),
-                    Some(Ok(Event::Done(answer))) => {
-                        *finished = true;
-                        account(shared, key.as_ref(), app_name, question, Some(&answer.answer), 200, *start);
-                        let mut last = chunk(json!({}), json!("stop"));
-                        last["berth"] = extras(&answer);
-                        let mut out = format!("data: {last}\n\n");
-                        if include_usage {
-                            let mut u = chunk(json!({}), Value::Null);
-                            u["choices"] = json!([]);
-                            u["usage"] = usage(question, &answer.answer);
-                            out.push_str(&format!("data: {u}\n\n"));
-                        }
-                        out.push_str("data: [DONE]\n\n");
-                        Bytes::from(out)
-                    }
-                    Some(Err(e)) => {
-                        *finished = true;
-                        account(shared, key.as_ref(), app_name, question, None, e.status().as_u16(), *start);
-                        Bytes::from(format!("data: {}\n\ndata: [DONE]\n\n", json!({"error": e.object()})))
-                    }
-                    None => {
-                        *finished = true;
-                        let e = ApiError::AppFailed("the app stopped without an answer".into());
-                        Bytes::from(format!("data: {}\n\ndata: [DONE]\n\n", json!({"error": e.object()})))
-                    }
-                };
-                Some((Ok(bytes), (None, st)))
-            }
-        },
+    let opening = sse(&chunk(
+        json!({"role": "assistant", "content": ""}),
+        Value::Null,
+    ));
+    let state = (
+        Some(first),
+        events,
+        false,
+        shared.clone(),
+        key,
+        app_name.clone(),
+        question,
+        start,
     );
-    Response::builder()
-        .status(StatusCode::OK)
-        .header(header::CONTENT_TYPE, "text/event-stream")
-        .header(header::CACHE_CONTROL, "no-cache")
-        .header("x-accel-buffering", "no")
-        .body(Body::from_stream(stream))
-        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+    let stream = futures_util::stream::unfold((Some(opening), state), move |(opening, mut st)| {
+        let chunk = chunk.clone();
+        async move {
+            if let Some(o) = opening {
+                return Some((Ok::<_, std::convert::Infallible>(o), (None, st)));
+            }
+            let (pending, events, finished, shared, key, app_name, question, start) = &mut st;
+            if *finished {
+                return None;
+            }
+            let event = match pending.take() {
+                Some(e) => Some(Ok(e)),
+                None => events.recv().await,
+            };
+            let bytes = match event {
+                Some(Ok(Event::Delta(text))) => sse(&chunk(json!({"content": text}), Value::Null)),
+                Some(Ok(Event::Done(answer))) => {
+                    *finished = true;
+                    account(
+                        shared,
+                        key.as_ref(),
+                        app_name,
+                        question,
+                        Some(&answer.answer),
+                        200,
+                        *start,
+                    );
+                    let mut last = chunk(json!({}), json!("stop"));
+                    last["berth"] = extras(&answer);
+                    let mut out = format!("data: {last}\n\n");
+                    if include_usage {
+                        let mut u = chunk(json!({}), Value::Null);
+                        u["choices"] = json!([]);
+                        u["usage"] = usage(question, &answer.answer);
+                        out.push_str(&format!("data: {u}\n\n"));
+                    }
+                    out.push_str("data: [DONE]\n\n");
+                    Bytes::from(out)
+                }
+                Some(Err(e)) => {
+                    *finished = true;
+                    account(
+                        shared,
+                        key.as_ref(),
+                        app_name,
+                        question,
+                        None,
+                        e.status().as_u16(),
+                        *start,
+                    );
+                    Bytes::from(format!(
+                        "data: {}\n\ndata: [DONE]\n\n",
+                        json!({"error": e.object()})
+                    ))
+                }
+                None => {
+                    *finished = true;
+                    let e = ApiError::AppFailed("the app stopped without an answer".into());
+                    Bytes::from(format!(
+                        "data: {}\n\ndata: [DONE]\n\n",
+                        json!({"error": e.object()})
+                    ))
+                }
+            };
+            Some((Ok(bytes), (None, st)))
+        }
+    });
+    event_stream(stream)
 }
 
 /// berth's additions to a completion: citations and how the answer was made.

@@ -193,6 +193,14 @@ impl AppSet {
         })
     }
 
+    /// The app named `name`.
+    pub(crate) fn get(&self, name: &str) -> Result<Arc<App>, crate::ApiError> {
+        self.apps
+            .get(name)
+            .cloned()
+            .ok_or_else(|| crate::ApiError::NotFound(format!("The app `{name}` does not exist")))
+    }
+
     /// The names of the apps served.
     pub fn names(&self) -> Vec<String> {
         self.apps.keys().cloned().collect()

@@ -203,7 +203,11 @@ pub(crate) fn cited_numbers(answer: &str) -> BTreeSet<usize> {
                 .chars()
                 .all(|c| c.is_ascii_digit() || c == ',' || c == ' ')
         {
-            out.extend(inside.split(',').filter_map(|n| n.trim().parse::<usize>().ok()));
+            out.extend(
+                inside
+                    .split(',')
+                    .filter_map(|n| n.trim().parse::<usize>().ok()),
+            );
         }
         rest = &rest[close..];
     }
@@ -245,8 +249,14 @@ mod tests {
     #[test]
     fn languages_by_script() {
         assert_eq!(language_of("网关如何选择端口？"), Some("Chinese"));
-        assert_eq!(language_of("ゲートウェイはどのポートを使いますか"), Some("Japanese"));
-        assert_eq!(language_of("게이트웨이는 어떤 포트를 사용합니까"), Some("Korean"));
+        assert_eq!(
+            language_of("ゲートウェイはどのポートを使いますか"),
+            Some("Japanese")
+        );
+        assert_eq!(
+            language_of("게이트웨이는 어떤 포트를 사용합니까"),
+            Some("Korean")
+        );
         assert_eq!(language_of("Как выбирается порт?"), Some("Russian"));
         assert_eq!(language_of("How are ports chosen?"), None);
         assert_eq!(language_of("Wie werden Ports gewählt?"), None);
@@ -258,8 +268,16 @@ mod tests {
         let best = best_sentences(passage, "how are host ports chosen", &[], 1);
         assert_eq!(best, "Host ports are chosen from a free range.");
         let headed = format!("Host ports\n\n{passage}");
-        let best = best_sentences(&headed, "how are host ports chosen", &["Host ports".into()], 2);
-        assert_eq!(best, "Host ports are chosen from a free range. Berth is a tool.");
+        let best = best_sentences(
+            &headed,
+            "how are host ports chosen",
+            &["Host ports".into()],
+            2,
+        );
+        assert_eq!(
+            best,
+            "Host ports are chosen from a free range. Berth is a tool."
+        );
         let none = best_sentences(passage, "zebra", &[], 1);
         assert_eq!(none, "Berth is a tool.");
     }

@@ -2,7 +2,7 @@
 
 use super::serve::{self, Served};
 use crate::Outcome;
-use crate::cli::{AskArgs, AsUser, ChatArgs, IngestArgs, ServeArgs, StackOption, UpArgs};
+use crate::cli::{AppTarget, AskArgs, ChatArgs, IngestArgs, ServeArgs, StackOption, UpArgs};
 use crate::report::UserError;
 use anyhow::Context as _;
 use berth_index::Principal;
@@ -66,9 +66,7 @@ fn banner(address: std::net::SocketAddr, served: &Served, stack: &str) {
         println!(
             "  ask:     cargo run --release -- ask \"How does berth choose host ports?\" -s {stack} --app {app}"
         );
-        println!(
-            "  openai:  base_url=http://{host}/v1, model=\"app/{app}\" (any OpenAI client)"
-        );
+        println!("  openai:  base_url=http://{host}/v1, model=\"app/{app}\" (any OpenAI client)");
     }
     if served.chat_endpoint.is_none() && served.config.models.is_empty() {
         println!(
@@ -121,10 +119,10 @@ fn local_gateway(
     Ok(Some((gateway, app)))
 }
 
-fn principal(who: &AsUser) -> Principal {
+fn principal(target: &AppTarget) -> Principal {
     Principal {
-        user: who.user.clone(),
-        groups: who.groups.clone(),
+        user: target.user.clone(),
+        groups: target.groups.clone(),
     }
 }
 
@@ -163,7 +161,8 @@ fn print_sources(out: &mut impl Write, answer: &Answer) -> std::io::Result<()> {
 }
 
 pub(crate) fn ask(args: &AskArgs, catalogs: &[PathBuf]) -> anyhow::Result<Outcome> {
-    let Some((gateway, app)) = local_gateway(&args.stack.stack, catalogs, args.app.as_deref())?
+    let target = &args.target;
+    let Some((gateway, app)) = local_gateway(&target.stack.stack, catalogs, target.app.as_deref())?
     else {
         return Ok(Outcome::Invalid);
     };
@@ -172,8 +171,8 @@ pub(crate) fn ask(args: &AskArgs, catalogs: &[PathBuf]) -> anyhow::Result<Outcom
     let answer = rt.block_on(gateway.ask(
         &app,
         &args.question,
-        principal(&args.who),
-        args.session.clone(),
+        principal(target),
+        target.session.clone(),
         |delta| {
             if !json {
                 let mut out = std::io::stdout().lock();
@@ -194,11 +193,12 @@ pub(crate) fn ask(args: &AskArgs, catalogs: &[PathBuf]) -> anyhow::Result<Outcom
 }
 
 pub(crate) fn chat(args: &ChatArgs, catalogs: &[PathBuf]) -> anyhow::Result<Outcome> {
-    let Some((gateway, app)) = local_gateway(&args.stack.stack, catalogs, args.app.as_deref())?
+    let target = &args.target;
+    let Some((gateway, app)) = local_gateway(&target.stack.stack, catalogs, target.app.as_deref())?
     else {
         return Ok(Outcome::Invalid);
     };
-    let session = args.session.clone().unwrap_or_else(|| {
+    let session = target.session.clone().unwrap_or_else(|| {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis());
@@ -220,7 +220,7 @@ pub(crate) fn chat(args: &ChatArgs, catalogs: &[PathBuf]) -> anyhow::Result<Outc
         let result = rt.block_on(gateway.ask(
             &app,
             question,
-            principal(&args.who),
+            principal(target),
             Some(session.clone()),
             |delta| {
                 let mut out = std::io::stdout().lock();

@@ -6,8 +6,8 @@ use crate::cli::ServeArgs;
 use crate::report::UserError;
 use anyhow::Context as _;
 use berth_deploy::load;
-use berth_serve::keys::KeyStore as _;
 use berth_serve::apps::{CHAT_URL_ENV, apply_chat_env};
+use berth_serve::keys::KeyStore as _;
 use berth_serve::{AppSet, Gateway, GatewayConfig, KeyOptions};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -37,7 +37,8 @@ pub(crate) fn prepare(stack: &Path, catalogs: &[PathBuf]) -> anyhow::Result<Opti
     let config = GatewayConfig::from_plan(&plan).map_err(|e| UserError(e.to_string()))?;
     let stack_path = load::stack_path(stack);
     let base = stack_path.parent().unwrap_or(Path::new("."));
-    let apps = AppSet::from_plan(&plan, state.path(), base).map_err(|e| UserError(e.to_string()))?;
+    let apps =
+        AppSet::from_plan(&plan, state.path(), base).map_err(|e| UserError(e.to_string()))?;
     Ok(Some(Served {
         config,
         apps,

@@ -1,14 +1,35 @@
-//! What the tests of `berth serve` share: the server as a child process, its output as
-//! lines, and plain HTTP requests to it.
+//! What the tests of the berth binary share: running it, the server as a child process,
+//! its output as lines, and plain HTTP requests to it.
 
 #![allow(dead_code)] // each test binary uses part of it
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
+
+/// Runs the berth binary in `dir`.
+pub fn berth(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("berth runs")
+}
+
+/// Runs the berth binary in `dir`, which must succeed; returns its output.
+pub fn berth_ok(dir: &Path, args: &[&str]) -> String {
+    let out = berth(dir, args);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "berth {args:?} failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
 
 /// `berth serve --port 0` in `dir`, killed when dropped.
 pub struct Server {
