@@ -42,7 +42,7 @@ pub enum AppError {
         app: String,
         /// What failed.
         #[source]
-        source: KnowledgeError,
+        source: Box<KnowledgeError>,
     },
     /// A prompt template could not be read or does not compile.
     #[error("app `{app}`: prompt template {path}: {message}")]
@@ -153,7 +153,7 @@ impl AppSet {
                         let k = Arc::new(Knowledge::open(plan, p, state_dir, base).map_err(
                             |source| AppError::Knowledge {
                                 app: name.clone(),
-                                source,
+                                source: Box::new(source),
                             },
                         )?);
                         knowledge.insert(p.clone(), k.clone());
