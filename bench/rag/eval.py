@@ -269,7 +269,11 @@ def evaluate_berth(args, questions, truths) -> tuple[list[dict], list[dict]]:
 
 
 def evaluate_langchain(args, questions, truths) -> tuple[list[dict], list[dict]]:
-    from langchain_community.retrievers import BM25Retriever
+    import warnings
+
+    with warnings.catch_warnings():  # langchain-community announces its sunset on import
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from langchain_community.retrievers import BM25Retriever
     from langchain_core.documents import Document
     from langchain_text_splitters import RecursiveCharacterTextSplitter
     from pypdf import PdfReader
@@ -443,7 +447,7 @@ def main() -> None:
             a = sum(x >= HIT_THRESHOLD > y for x, y in zip(base["per_question_recall"], r["per_question_recall"]))
             b = sum(y >= HIT_THRESHOLD > x for x, y in zip(base["per_question_recall"], r["per_question_recall"]))
             r["paired_vs_berth_bm25"] = {"berth_bm25_only": a, "other_only": b, "sign_test_p": sign_test(a, b)}
-            print(f"| {r['system']} | {a} | {b} | {sign_test(a, b):.3f} |")
+            print(f"| {r['system']} | {a} | {b} | {sign_test(a, b):.2g} |")
     total_s = time.perf_counter() - t_start
     print()
     print(f"{berth_version}; peers: " + ", ".join(f"{k} {v}" for k, v in peers.items()))
