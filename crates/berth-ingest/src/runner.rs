@@ -477,9 +477,13 @@ pub fn document_id(source: &str, path: &str) -> String {
     format!("{source}/{path}")
 }
 
-/// A chunk's id: a hash of its document, its position and the pipeline fingerprint.
-pub fn chunk_id(document_id: &str, ordinal: usize, fingerprint: &str) -> String {
+/// A chunk's id: a hash of its pipeline, its document, its position and the pipeline
+/// fingerprint. The pipeline's name is part of it: two pipelines with the same source and
+/// settings index the same documents, and each keeps chunks of its own.
+pub fn chunk_id(pipeline: &str, document_id: &str, ordinal: usize, fingerprint: &str) -> String {
     let mut h = blake3::Hasher::new();
+    h.update(pipeline.as_bytes());
+    h.update(&[0]);
     h.update(document_id.as_bytes());
     h.update(&[0]);
     h.update(ordinal.to_string().as_bytes());
@@ -605,7 +609,7 @@ fn process(
             fetched.acl.as_ref(),
             parsed.acl.as_ref(),
         ]);
-        let chunks = records(&id, &pipeline.fingerprint, &parsed, &drafts);
+        let chunks = records(&pipeline.name, &id, &pipeline.fingerprint, &parsed, &drafts);
         let version = match previous {
             Some(p) if p.content_hash.as_deref() == Some(hash.as_str()) => p.version.max(1),
             Some(p) => p.version + 1,
@@ -652,6 +656,7 @@ fn kind_name(kind: ParseErrorKind) -> &'static str {
 }
 
 fn records(
+    pipeline: &str,
     doc_id: &str,
     fingerprint: &str,
     parsed: &ParsedDocument,
@@ -661,7 +666,7 @@ fn records(
         .iter()
         .enumerate()
         .map(|(i, d)| ChunkRecord {
-            id: chunk_id(doc_id, i, fingerprint),
+            id: chunk_id(pipeline, doc_id, i, fingerprint),
             ordinal: i as i64,
             text: parsed.text[d.range.clone()].to_string(),
             context: d.context.clone().map(|r| parsed.text[r].to_string()),

@@ -113,6 +113,27 @@ fn a_second_run_over_an_unchanged_collection_processes_nothing() {
 }
 
 #[test]
+fn two_pipelines_over_the_same_source_keep_chunks_of_their_own() {
+    let mut f = Fixture::new();
+    f.write("a.md", &prose(1, 6));
+    let text = "stack: t\nsources:\n  docs: { path: ./docs }\npipelines:\n  \
+                one: { source: docs }\n  two: { source: docs }\n";
+    let plan = plan(text);
+    let options = RunOptions::default();
+    for name in ["one", "two"] {
+        let pipeline = Pipeline::from_plan(&plan, name, f.dir.path()).unwrap();
+        let report = runner::run(&mut f.store, &pipeline, &options, &mut |_| {}).unwrap();
+        assert_eq!(report.counts.added, 1, "{name}");
+    }
+    let one = f.store.chunk_ids("one").unwrap();
+    let two = f.store.chunk_ids("two").unwrap();
+    assert!(!one.is_empty());
+    assert_eq!(one.len(), two.len());
+    assert!(one.iter().all(|id| !two.contains(id)), "chunk ids are per pipeline");
+    assert!(f.store.check().unwrap().is_empty());
+}
+
+#[test]
 fn touching_a_file_without_changing_it_processes_nothing() {
     let mut f = Fixture::new();
     f.write("a.txt", &prose(1, 3));
