@@ -129,7 +129,10 @@ fn two_pipelines_over_the_same_source_keep_chunks_of_their_own() {
     let two = f.store.chunk_ids("two").unwrap();
     assert!(!one.is_empty());
     assert_eq!(one.len(), two.len());
-    assert!(one.iter().all(|id| !two.contains(id)), "chunk ids are per pipeline");
+    assert!(
+        one.iter().all(|id| !two.contains(id)),
+        "chunk ids are per pipeline"
+    );
     assert!(f.store.check().unwrap().is_empty());
 }
 

@@ -831,7 +831,9 @@ impl OutputDev for PageText {
         let (x, y) = (trm.m31, self.height - trm.m32);
         let vx = font_size * trm.m11 + font_size * trm.m21;
         let vy = font_size * trm.m12 + font_size * trm.m22;
-        let size = (vx * vy).sqrt();
+        // The absolute value: for rotated text (`vx * vy < 0`) the square root would be
+        // NaN and every spacing test below false, gluing the text to its neighbours.
+        let size = (vx * vy).abs().sqrt();
         if self.pages.is_empty() {
             self.pages.push(String::new());
         }
@@ -935,7 +937,11 @@ fn dehyphenate(text: &str, hyphenated: &HashSet<String>) -> String {
                         .iter()
                         .take_while(|c| c.is_alphanumeric() || **c == '-')
                         .collect();
+                    // A compound already hyphenated on either side of the break
+                    // (`state-of-⏎the-art`) keeps its hyphen.
                     let keep = !chars[j].is_lowercase()
+                        || before.contains('-')
+                        || after.contains('-')
                         || hyphenated.contains(&format!("{before}-{after}").to_lowercase());
                     if keep {
                         out.push('-');
@@ -972,6 +978,29 @@ pub(crate) mod tests {
     /// lopdf. `extra` can change the document before it is saved.
     pub(crate) fn pdf_with(pages: &[&str], extra: impl FnOnce(&mut Document)) -> Vec<u8> {
         use lopdf::content::Operation;
+        let pages: Vec<Vec<Operation>> = pages
+            .iter()
+            .map(|text| {
+                let mut ops = vec![Operation::new("BT", vec![])];
+                ops.push(Operation::new("Tf", vec!["F1".into(), 12.into()]));
+                ops.push(Operation::new("TL", vec![14.into()]));
+                ops.push(Operation::new("Td", vec![72.into(), 720.into()]));
+                for line in text.split('\n') {
+                    ops.push(Operation::new("Tj", vec![Object::string_literal(line)]));
+                    ops.push(Operation::new("T*", vec![]));
+                }
+                ops.push(Operation::new("ET", vec![]));
+                ops
+            })
+            .collect();
+        pdf_from_operations(pages, extra)
+    }
+
+    /// A PDF whose pages draw with the given content operations (font `F1`: Helvetica).
+    pub(crate) fn pdf_from_operations(
+        pages: Vec<Vec<lopdf::content::Operation>>,
+        extra: impl FnOnce(&mut Document),
+    ) -> Vec<u8> {
         use lopdf::dictionary;
         let mut doc = Document::with_version("1.5");
         let pages_id = doc.new_object_id();
@@ -984,16 +1013,7 @@ pub(crate) mod tests {
             "Font" => dictionary! { "F1" => font_id },
         });
         let mut kids = Vec::new();
-        for text in pages {
-            let mut ops = vec![Operation::new("BT", vec![])];
-            ops.push(Operation::new("Tf", vec!["F1".into(), 12.into()]));
-            ops.push(Operation::new("TL", vec![14.into()]));
-            ops.push(Operation::new("Td", vec![72.into(), 720.into()]));
-            for line in text.split('\n') {
-                ops.push(Operation::new("Tj", vec![Object::string_literal(line)]));
-                ops.push(Operation::new("T*", vec![]));
-            }
-            ops.push(Operation::new("ET", vec![]));
+        for ops in pages {
             let content = Content { operations: ops };
             let content_id = doc.add_object(Stream::new(dictionary! {}, content.encode().unwrap()));
             let page_id = doc.add_object(dictionary! {
@@ -1054,14 +1074,63 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn rotated_text_is_not_glued_to_its_neighbours() {
+        use lopdf::content::Operation;
+        let text = |x: i64, y: i64, s: &str| {
+            vec![
+                Operation::new("BT", vec![]),
+                Operation::new("Tf", vec!["F1".into(), 12.into()]),
+                Operation::new("Td", vec![x.into(), y.into()]),
+                Operation::new("Tj", vec![Object::string_literal(s)]),
+                Operation::new("ET", vec![]),
+            ]
+        };
+        let mut ops = text(72, 720, "masked words");
+        // A margin stamp turned 90 degrees, as arXiv prints its identifier.
+        ops.extend([
+            Operation::new("BT", vec![]),
+            Operation::new("Tf", vec!["F1".into(), 12.into()]),
+            Operation::new(
+                "Tm",
+                vec![
+                    0.into(),
+                    1.into(),
+                    (-1).into(),
+                    0.into(),
+                    30.into(),
+                    300.into(),
+                ],
+            ),
+            Operation::new("Tj", vec![Object::string_literal("arXiv:1810.04805v2")]),
+            Operation::new("ET", vec![]),
+        ]);
+        ops.extend(text(72, 700, "next line"));
+        let d = parse(&pdf_from_operations(vec![ops], |_| {})).unwrap();
+        let all: String = d
+            .blocks
+            .iter()
+            .map(|b| d.block_text(b))
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert!(all.contains("masked words"), "{all}");
+        assert!(all.contains("next line"), "{all}");
+        for glued in ["wordsarXiv", "arXiv:1810.04805v2next", "wordsa", "v2next"] {
+            assert!(
+                !all.contains(glued),
+                "rotated text glued to its neighbours: {all:?}"
+            );
+        }
+    }
+
+    #[test]
     fn ligatures_and_hyphenation_are_cleaned() {
         let text = fold(
-            "the \u{FB01}rst e\u{FB03}cient exam-\n  ple, COVID-\n19, x-\n\ny, a task-\nspecific and task-specific",
+            "the \u{FB01}rst e\u{FB03}cient exam-\n  ple, COVID-\n19, x-\n\ny, a task-\nspecific and task-specific, state-of-\nthe-art, state-\nof-the-art",
         );
         let words = hyphenated_words([text.as_str()]);
         assert_eq!(
             dehyphenate(&text, &words),
-            "the first efficient example, COVID-19, x-\n\ny, a task-specific and task-specific"
+            "the first efficient example, COVID-19, x-\n\ny, a task-specific and task-specific, state-of-the-art, state-of-the-art"
         );
         assert_eq!(
             page_paragraphs("a line\nnext line\n\n\nsecond   para"),
