@@ -64,6 +64,10 @@ pub enum ApiError {
     /// An app could not answer for a reason of its own (retrieval, the state store) (500).
     #[error("{0}")]
     AppFailed(String),
+    /// An app tried and found no answer it may give (a text2sql app whose every attempt
+    /// failed; the message lists them) (422).
+    #[error("{0}")]
+    Unanswered(String),
 }
 
 impl ApiError {
@@ -82,6 +86,7 @@ impl ApiError {
             ApiError::AuthUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::AppFailed(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Unanswered(_) => StatusCode::UNPROCESSABLE_ENTITY,
         }
     }
 
@@ -108,6 +113,7 @@ impl ApiError {
             ApiError::AuthUnavailable => ("server_error", Some("auth_unavailable"), None),
             ApiError::NotFound(_) => ("invalid_request_error", Some("not_found"), None),
             ApiError::AppFailed(_) => ("server_error", Some("app_failed"), None),
+            ApiError::Unanswered(_) => ("invalid_request_error", Some("no_answer"), None),
         };
         json!({ "message": self.to_string(), "type": ty, "param": param, "code": code })
     }

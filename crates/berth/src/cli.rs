@@ -57,6 +57,8 @@ pub enum Command {
     Ask(AskArgs),
     /// Talk with an app: an interactive conversation, history kept per session.
     Chat(ChatArgs),
+    /// Ask a text2sql app: validated read-only SQL, then its rows.
+    Sql(SqlArgs),
     /// Manage the gateway's API keys.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -267,6 +269,21 @@ pub struct AskArgs {
     #[command(flatten)]
     pub target: AppTarget,
     /// Print the whole answer as JSON (citations, retrieved chunks, timings).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `sql`.
+#[derive(Debug, Args)]
+pub struct SqlArgs {
+    /// The question.
+    pub question: String,
+    #[command(flatten)]
+    pub stack: StackOption,
+    /// The text2sql app (needed when the stack has several).
+    #[arg(long)]
+    pub app: Option<String>,
+    /// Print the whole answer as JSON (SQL, columns, rows, attempts, timings).
     #[arg(long)]
     pub json: bool,
 }

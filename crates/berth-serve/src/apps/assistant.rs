@@ -133,6 +133,9 @@ pub struct Answer {
     pub warning: Option<String>,
     /// Where the time went.
     pub timings: Timings,
+    /// The query, its rows and its attempts (text2sql apps).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sql: Option<berth_sql::Answer>,
 }
 
 /// Events of one answer: deltas, then the whole answer (or an error).
@@ -147,6 +150,9 @@ pub(crate) fn start(
     app: Arc<App>,
     query: Query,
 ) -> mpsc::Receiver<Result<Event, ApiError>> {
+    if app.kind == AppKind::Text2sql {
+        return super::sql::start(shared, app, query);
+    }
     let (tx, rx) = mpsc::channel(64);
     tokio::spawn(async move {
         if let Err(e) = run(&shared, &app, query, &tx).await {
@@ -377,6 +383,7 @@ async fn run(
                     generate_ms: 0,
                     total_ms: total,
                 },
+                sql: None,
             },
         )
         .await;
@@ -443,6 +450,7 @@ async fn run(
                 generate_ms: generate_start.elapsed().as_millis() as u64,
                 total_ms: start.elapsed().as_millis() as u64,
             },
+            sql: None,
         },
     )
     .await;
@@ -612,7 +620,7 @@ async fn rewrite(
 
 /// The generated text of a chat completion answer, whole (JSON) or streamed (SSE), as a
 /// stream of pieces; an error event or a broken stream ends it with an error.
-fn deltas(
+pub(crate) fn deltas(
     response: axum::response::Response,
 ) -> impl futures_util::Stream<Item = Result<String, ApiError>> {
     let is_sse = response
@@ -747,6 +755,7 @@ mod tests {
             pipeline: None,
             knowledge: None,
             rerank: None,
+            sql: None,
             top_k: 3,
             system_prompt: None,
             template: None,

@@ -109,7 +109,11 @@ pub(crate) async fn list(State(shared): State<Arc<Shared>>, headers: HeaderMap) 
                 "kind": a.kind,
                 "model": a.model,
                 "pipeline": a.pipeline,
-                "mode": if a.model.is_some() { "generated" } else { "extractive" },
+                "mode": match (a.kind, &a.model) {
+                    (berth_stack::stack::AppKind::Text2sql, _) => "sql",
+                    (_, Some(_)) => "generated",
+                    (_, None) => "extractive",
+                },
             })
         })
         .collect();
@@ -208,7 +212,18 @@ pub(crate) async fn query(
                 200,
                 start,
             );
-            axum::Json(answer).into_response()
+            match &answer.sql {
+                // A text2sql answer: the query, its columns, rows and attempts at the top.
+                Some(sql) => {
+                    let mut v = serde_json::to_value(sql).unwrap_or_default();
+                    v["app"] = json!(answer.app);
+                    v["answer"] = json!(answer.answer);
+                    v["model"] = json!(answer.model);
+                    v["mode"] = json!(answer.mode);
+                    axum::Json(v).into_response()
+                }
+                None => axum::Json(answer).into_response(),
+            }
         }
         Err(e) => {
             account(
@@ -490,14 +505,22 @@ pub(crate) async fn chat_completions(
 
 /// berth's additions to a completion: citations and how the answer was made.
 fn extras(answer: &Answer) -> Value {
-    json!({
+    let mut v = json!({
         "app": answer.app,
         "mode": answer.mode,
         "citations": answer.citations,
         "retrieval": answer.retrieval,
         "timings": answer.timings,
         "warning": answer.warning,
-    })
+    });
+    if let Some(sql) = &answer.sql {
+        v["sql"] = json!(sql.sql);
+        v["columns"] = json!(sql.columns);
+        v["rows"] = json!(sql.rows);
+        v["truncated"] = json!(sql.truncated);
+        v["attempts"] = json!(sql.attempts);
+    }
+    v
 }
 
 fn usage(question: &str, answer: &str) -> Value {

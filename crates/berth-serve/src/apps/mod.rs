@@ -11,6 +11,7 @@
 
 pub mod assistant;
 pub(crate) mod http;
+pub(crate) mod sql;
 pub(crate) mod text;
 
 use berth_ingest::knowledge::{Knowledge, KnowledgeError};
@@ -54,6 +55,14 @@ pub enum AppError {
         /// What is wrong.
         message: String,
     },
+    /// A text2sql app's settings are unusable (prompt template, descriptions file).
+    #[error("app `{app}`: {message}")]
+    Sql {
+        /// The app.
+        app: String,
+        /// What is wrong.
+        message: String,
+    },
     /// The state store (conversation history) could not be opened.
     #[error(transparent)]
     State(#[from] StateError),
@@ -73,6 +82,8 @@ pub(crate) struct App {
     pub(crate) system_prompt: Option<String>,
     /// A template of the app's own, replacing the built-in one.
     pub(crate) template: Option<String>,
+    /// The database side of a text2sql app.
+    pub(crate) sql: Option<sql::SqlApp>,
 }
 
 /// A snapshot of the stack for the UI's stack page.
@@ -143,8 +154,28 @@ impl AppSet {
                     Some(rag) => (rag.pipeline.clone(), rag.top_k, rag.rerank.clone()),
                     None => (None, None, None),
                 },
-                // Text2SQL apps are served by their own flow.
-                AppKind::Text2sql => continue,
+                AppKind::Text2sql => {
+                    let sql = sql::SqlApp::new(planned, base).map_err(|message| AppError::Sql {
+                        app: name.clone(),
+                        message,
+                    })?;
+                    apps.insert(
+                        name.clone(),
+                        Arc::new(App {
+                            name: name.clone(),
+                            kind: planned.kind,
+                            model: planned.model.clone(),
+                            pipeline: None,
+                            knowledge: None,
+                            top_k: 0,
+                            rerank: None,
+                            system_prompt: None,
+                            template: None,
+                            sql: Some(sql),
+                        }),
+                    );
+                    continue;
+                }
             };
             let searcher = match &pipeline {
                 Some(p) => Some(match knowledge.get(p) {
@@ -178,6 +209,7 @@ impl AppSet {
                     rerank,
                     system_prompt: planned.system_prompt.clone(),
                     template,
+                    sql: None,
                 }),
             );
         }
@@ -204,6 +236,15 @@ impl AppSet {
     /// The names of the apps served.
     pub fn names(&self) -> Vec<String> {
         self.apps.keys().cloned().collect()
+    }
+
+    /// The names of the apps of one of `kinds`.
+    pub fn names_of(&self, kinds: &[AppKind]) -> Vec<String> {
+        self.apps
+            .values()
+            .filter(|a| kinds.contains(&a.kind))
+            .map(|a| a.name.clone())
+            .collect()
     }
 
     pub(crate) fn with_store<T>(

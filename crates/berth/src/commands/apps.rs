@@ -2,15 +2,21 @@
 
 use super::serve::{self, Served};
 use crate::Outcome;
-use crate::cli::{AppTarget, AskArgs, ChatArgs, IngestArgs, ServeArgs, StackOption, UpArgs};
+use crate::cli::{
+    AppTarget, AskArgs, ChatArgs, IngestArgs, ServeArgs, SqlArgs, StackOption, UpArgs,
+};
 use crate::report::UserError;
 use anyhow::Context as _;
 use berth_index::Principal;
 use berth_serve::Gateway;
 use berth_serve::apps::CHAT_URL_ENV;
 use berth_serve::apps::assistant::Answer;
+use berth_stack::stack::AppKind;
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
+
+/// The kinds `ask` and `chat` talk with.
+const CONVERSATIONAL: &[AppKind] = &[AppKind::Rag, AppKind::Chat];
 
 /// The port `up` prefers, when it is free.
 const PREFERRED_PORT: u16 = 8080;
@@ -59,7 +65,7 @@ fn banner(address: std::net::SocketAddr, served: &Served, stack: &str) {
     };
     println!();
     println!("  web UI:  http://{host}/ui/");
-    if let Some(app) = served.apps.names().first() {
+    if let Some(app) = served.apps.names_of(CONVERSATIONAL).first() {
         println!(
             "  curl:    curl -s http://{host}/v1/apps/{app}/query -H 'content-type: application/json' -d '{{\"question\": \"How does berth choose host ports?\"}}'"
         );
@@ -76,12 +82,13 @@ fn banner(address: std::net::SocketAddr, served: &Served, stack: &str) {
     println!();
 }
 
-/// The app to use: the one named, or the stack's only rag or chat app.
-fn pick_app(gateway_apps: &[String], named: Option<&str>) -> anyhow::Result<String> {
+/// The app to use: the one named, or the stack's only app of the kinds wanted (`what`
+/// names them for messages).
+fn pick_app(gateway_apps: &[String], named: Option<&str>, what: &str) -> anyhow::Result<String> {
     match named {
         Some(a) if gateway_apps.iter().any(|n| n == a) => Ok(a.to_string()),
         Some(a) => Err(UserError(format!(
-            "the stack has no rag or chat app `{a}` (it has: {})",
+            "the stack has no {what} app `{a}` (it has: {})",
             if gateway_apps.is_empty() {
                 "none".to_string()
             } else {
@@ -91,9 +98,9 @@ fn pick_app(gateway_apps: &[String], named: Option<&str>) -> anyhow::Result<Stri
         .into()),
         None => match gateway_apps {
             [only] => Ok(only.clone()),
-            [] => Err(UserError(
-                "the stack has no rag or chat apps; add one under `apps:` (kind: rag)".into(),
-            )
+            [] => Err(UserError(format!(
+                "the stack has no {what} apps; add one under `apps:`"
+            ))
             .into()),
             many => Err(UserError(format!(
                 "the stack has several apps ({}); name one with --app",
@@ -104,16 +111,23 @@ fn pick_app(gateway_apps: &[String], named: Option<&str>) -> anyhow::Result<Stri
     }
 }
 
-/// A gateway in this process serving the stack's models and apps, and the app to use.
+/// A gateway in this process serving the stack's models and apps, and the app to use
+/// (one of `kinds`).
 fn local_gateway(
     stack: &Path,
     catalogs: &[PathBuf],
     app: Option<&str>,
+    kinds: &[AppKind],
 ) -> anyhow::Result<Option<(Gateway, String)>> {
     let Some(served) = serve::prepare(stack, catalogs)? else {
         return Ok(None);
     };
-    let app = pick_app(&served.apps.names(), app)?;
+    let what = if kinds == [AppKind::Text2sql] {
+        "text2sql"
+    } else {
+        "rag or chat"
+    };
+    let app = pick_app(&served.apps.names_of(kinds), app, what)?;
     let gateway = Gateway::new(served.config);
     gateway.set_apps(served.apps);
     Ok(Some((gateway, app)))
@@ -162,7 +176,12 @@ fn print_sources(out: &mut impl Write, answer: &Answer) -> std::io::Result<()> {
 
 pub(crate) fn ask(args: &AskArgs, catalogs: &[PathBuf]) -> anyhow::Result<Outcome> {
     let target = &args.target;
-    let Some((gateway, app)) = local_gateway(&target.stack.stack, catalogs, target.app.as_deref())?
+    let Some((gateway, app)) = local_gateway(
+        &target.stack.stack,
+        catalogs,
+        target.app.as_deref(),
+        CONVERSATIONAL,
+    )?
     else {
         return Ok(Outcome::Invalid);
     };
@@ -194,7 +213,12 @@ pub(crate) fn ask(args: &AskArgs, catalogs: &[PathBuf]) -> anyhow::Result<Outcom
 
 pub(crate) fn chat(args: &ChatArgs, catalogs: &[PathBuf]) -> anyhow::Result<Outcome> {
     let target = &args.target;
-    let Some((gateway, app)) = local_gateway(&target.stack.stack, catalogs, target.app.as_deref())?
+    let Some((gateway, app)) = local_gateway(
+        &target.stack.stack,
+        catalogs,
+        target.app.as_deref(),
+        CONVERSATIONAL,
+    )?
     else {
         return Ok(Outcome::Invalid);
     };
@@ -238,6 +262,47 @@ pub(crate) fn chat(args: &ChatArgs, catalogs: &[PathBuf]) -> anyhow::Result<Outc
             Err(e) => eprintln!("\nberth: {e}"),
         }
         writeln!(out)?;
+    }
+    Ok(Outcome::Ok)
+}
+
+pub(crate) fn sql(args: &SqlArgs, catalogs: &[PathBuf]) -> anyhow::Result<Outcome> {
+    let Some((gateway, app)) = local_gateway(
+        &args.stack.stack,
+        catalogs,
+        args.app.as_deref(),
+        &[AppKind::Text2sql],
+    )?
+    else {
+        return Ok(Outcome::Invalid);
+    };
+    let rt = runtime()?;
+    let json = args.json;
+    let answer =
+        rt.block_on(
+            gateway.ask(&app, &args.question, Principal::default(), None, |delta| {
+                if !json {
+                    let mut out = std::io::stdout().lock();
+                    let _ = out.write_all(delta.as_bytes());
+                    let _ = out.flush();
+                }
+            }),
+        );
+    let answer = answer.map_err(|e| UserError(format!("app `{app}`: {e}")))?;
+    let mut out = std::io::stdout().lock();
+    if json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&answer.sql)?)?;
+    } else {
+        writeln!(out)?;
+        if let Some(sql) = &answer.sql
+            && sql.attempts.len() > 1
+        {
+            writeln!(
+                out,
+                "({} attempts; the database refused the first)",
+                sql.attempts.len()
+            )?;
+        }
     }
     Ok(Outcome::Ok)
 }

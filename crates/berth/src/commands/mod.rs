@@ -67,6 +67,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Up(args) => apps::up(&args, &cli.catalogs),
         Command::Ask(args) => apps::ask(&args, &cli.catalogs),
         Command::Chat(args) => apps::chat(&args, &cli.catalogs),
+        Command::Sql(args) => apps::sql(&args, &cli.catalogs),
     }
 }
 

@@ -1,0 +1,165 @@
+//! The text2sql app through the gateway and `berth sql`, with a stand-in model (the
+//! project's own scripted OpenAI-compatible server) writing the SQL: a repair after a
+//! database error, refusals of writes before they reach the database, and the answer as
+//! a model (`app/NAME`).
+
+mod common;
+
+use berth_serve::standin::{Behavior, Standin};
+use common::{Server, berth_ok};
+use serde_json::Value;
+use std::path::Path;
+
+fn database(path: &Path) {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT NOT NULL, city TEXT);
+         CREATE TABLE orders (id INTEGER PRIMARY KEY, customer_id INTEGER REFERENCES customers(id), total REAL);
+         INSERT INTO customers VALUES (1, 'Ada', 'London'), (2, 'Grace', 'New York'), (3, 'Linus', 'Helsinki');
+         INSERT INTO orders VALUES (1, 1, 10.5), (2, 1, 20.0), (3, 2, 7.25);",
+    )
+    .unwrap();
+}
+
+fn stack(upstream: &Standin) -> String {
+    format!(
+        "stack: sales\nmodels:\n  chat:\n    - {{ provider: openai, base_url: \"{}\", model: sql-writer }}\n\
+         apps:\n  sales: {{ kind: text2sql, database: \"${{secret:SALES_DB}}\", model: chat, max_rows: 2 }}\n",
+        upstream.base_url()
+    )
+}
+
+fn fenced(sql: &str) -> Behavior {
+    Behavior::default().tokens([format!("Here you go:\n```sql\n{sql}\n```")])
+}
+
+fn customers(path: &Path) -> i64 {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.query_row("SELECT COUNT(*) FROM customers", [], |r| r.get(0))
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn questions_become_read_only_sql_with_repairs_and_refusals() {
+    let upstream = Standin::start("model").await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("sales.db");
+    database(&db);
+    std::fs::write(dir.path().join("berth.yaml"), stack(&upstream)).unwrap();
+    let db_url = db.display().to_string();
+    let server = Server::start(dir.path(), &[("SALES_DB", db_url.as_str())]);
+
+    // A wrong column first: the database's error goes back to the model, which repairs.
+    upstream.enqueue(fenced("SELECT nme FROM customers"));
+    upstream.enqueue(fenced("SELECT name, city FROM customers ORDER BY name"));
+    upstream.enqueue(Behavior::default().tokens(["Ada and Grace are the first two."]));
+    let (status, body) = server.request(
+        "POST",
+        "/v1/apps/sales/query",
+        None,
+        r#"{"question": "Which customers live where?"}"#,
+    );
+    assert_eq!(status, 200, "{body}");
+    let answer: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        answer["sql"],
+        "SELECT name, city FROM customers ORDER BY name LIMIT 2"
+    );
+    assert_eq!(answer["columns"], serde_json::json!(["name", "city"]));
+    assert_eq!(
+        answer["rows"],
+        serde_json::json!([["Ada", "London"], ["Grace", "New York"]])
+    );
+    assert_eq!(answer["truncated"], true, "max_rows 2 of 3 customers");
+    let attempts = answer["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 2);
+    assert!(
+        attempts[0]["error"].as_str().unwrap().contains("nme"),
+        "{attempts:?}"
+    );
+    let text = answer["answer"].as_str().unwrap();
+    assert!(
+        text.starts_with("Ada and Grace are the first two."),
+        "{text}"
+    );
+    assert!(text.contains("```sql\nSELECT name, city FROM customers ORDER BY name LIMIT 2\n```"));
+    assert!(text.contains("| Grace | New York |"));
+    // What the model saw: the schema, then the failed SQL with the database's error.
+    let requests = upstream.requests();
+    let first = requests[0].body["messages"][0]["content"].as_str().unwrap();
+    assert!(
+        first.contains("customers") && first.contains("Which customers live where?"),
+        "{first}"
+    );
+    assert_eq!(requests[0].body["model"], "sql-writer");
+    let repair = requests[1].body["messages"][0]["content"].as_str().unwrap();
+    assert!(repair.contains("SELECT nme FROM customers"), "{repair}");
+
+    // A model that only ever writes: refused each time before execution, then a clear
+    // failure listing every attempt; the data is untouched.
+    for sql in [
+        "DELETE FROM customers",
+        "SELECT 1; DROP TABLE customers",
+        "WITH d AS (DELETE FROM customers RETURNING *) SELECT * FROM d",
+    ] {
+        upstream.enqueue(fenced(sql));
+    }
+    let (status, body) = server.request(
+        "POST",
+        "/v1/apps/sales/query",
+        None,
+        r#"{"question": "Remove all customers"}"#,
+    );
+    assert_eq!(status, 422, "{body}");
+    let error: Value = serde_json::from_str(&body).unwrap();
+    let message = error["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("attempt 1: DELETE FROM customers"),
+        "{message}"
+    );
+    assert!(message.contains("attempt 3:"), "{message}");
+    assert_eq!(error["error"]["code"], "no_answer");
+    assert_eq!(customers(&db), 3, "nothing was deleted");
+
+    // The app as a model, streamed: berth's last chunk carries the SQL and rows.
+    upstream.enqueue(fenced("SELECT COUNT(*) AS n FROM orders"));
+    upstream.enqueue(Behavior::default().tokens(["There are 3 orders."]));
+    let (status, body) = server.request(
+        "POST",
+        "/v1/chat/completions",
+        None,
+        r#"{"model": "app/sales", "stream": true, "messages": [{"role": "user", "content": "How many orders?"}]}"#,
+    );
+    assert_eq!(status, 200, "{body}");
+    let extras: Value = body
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+        .find_map(|e| e.get("berth").cloned())
+        .expect("berth's extras");
+    assert_eq!(extras["mode"], "sql");
+    assert_eq!(extras["rows"], serde_json::json!([[3]]));
+    assert!(body.contains("There are 3 orders."));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn berth_sql_asks_in_process() {
+    let upstream = Standin::start("model").await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    database(&dir.path().join("sales.db"));
+    // A relative SQLite path starts at the stack file.
+    let text = stack(&upstream).replace("${secret:SALES_DB}", "sales.db");
+    std::fs::write(dir.path().join("berth.yaml"), text).unwrap();
+    upstream.enqueue(fenced("SELECT SUM(total) AS total FROM orders"));
+    upstream.enqueue(Behavior::default().tokens(["37.75 in all."]));
+    let out = berth_ok(
+        dir.path(),
+        &["sql", "What is the total of all orders?", "--json"],
+    );
+    let answer: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(answer["rows"], serde_json::json!([[37.75]]));
+    assert_eq!(
+        answer["sql"],
+        "SELECT SUM(total) AS total FROM orders LIMIT 2"
+    );
+}
