@@ -64,6 +64,9 @@ pub enum ApiError {
     /// An app could not answer for a reason of its own (retrieval, the state store) (500).
     #[error("{0}")]
     AppFailed(String),
+    /// The gateway has as many requests in flight as it allows (503, `Retry-After: 1`).
+    #[error("The gateway is at its limit of requests in flight; retry shortly")]
+    Overloaded,
     /// An app tried and found no answer it may give (a text2sql app whose every attempt
     /// failed; the message lists them) (422).
     #[error("{0}")]
@@ -87,6 +90,7 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::AppFailed(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Unanswered(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -114,6 +118,7 @@ impl ApiError {
             ApiError::NotFound(_) => ("invalid_request_error", Some("not_found"), None),
             ApiError::AppFailed(_) => ("server_error", Some("app_failed"), None),
             ApiError::Unanswered(_) => ("invalid_request_error", Some("no_answer"), None),
+            ApiError::Overloaded => ("server_error", Some("overloaded"), None),
         };
         json!({ "message": self.to_string(), "type": ty, "param": param, "code": code })
     }
@@ -152,6 +157,11 @@ impl IntoResponse for ApiError {
                 response
                     .headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
+            }
+            ApiError::Overloaded => {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(1));
             }
             ApiError::InvalidApiKey(_) => {
                 response

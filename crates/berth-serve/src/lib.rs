@@ -40,6 +40,10 @@ use proxy::{Live, Shared};
 use std::future::Future;
 use std::sync::Arc;
 
+/// Requests in flight a gateway allows by default (routed model calls and app queries;
+/// the others are cheap and always answered).
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 4096;
+
 /// The gateway: its live configuration, metrics and circuit breakers. Cheap to clone;
 /// clones share everything.
 #[derive(Clone)]
@@ -57,6 +61,7 @@ impl Gateway {
                 breakers: breaker::Breakers::default(),
                 auth: None,
                 apps: ArcSwap::from_pointee(AppSet::empty()),
+                in_flight: Arc::new(tokio::sync::Semaphore::new(DEFAULT_MAX_IN_FLIGHT)),
             }),
         }
     }
@@ -77,6 +82,7 @@ impl Gateway {
                 breakers: breaker::Breakers::default(),
                 auth: Some(Arc::new(auth)),
                 apps: ArcSwap::from_pointee(AppSet::empty()),
+                in_flight: Arc::new(tokio::sync::Semaphore::new(DEFAULT_MAX_IN_FLIGHT)),
             }),
         }
     }
@@ -93,6 +99,18 @@ impl Gateway {
     /// they started with; new requests use `config`.
     pub fn reload(&self, config: GatewayConfig) {
         self.shared.live.store(Arc::new(Live::new(config)));
+    }
+
+    /// Sets how many model and app requests may be in flight at once (default
+    /// [`DEFAULT_MAX_IN_FLIGHT`]); past it, requests are answered 503 with `Retry-After`
+    /// at once, so an overloaded gateway sheds load instead of queueing without bound.
+    /// Call it before the gateway serves: it replaces the permits.
+    pub fn max_in_flight(self, limit: usize) -> Gateway {
+        let mut shared = self.shared;
+        if let Some(s) = Arc::get_mut(&mut shared) {
+            s.in_flight = Arc::new(tokio::sync::Semaphore::new(limit.max(1)));
+        }
+        Gateway { shared }
     }
 
     /// Replaces the apps served (`GET /v1/apps`, `model: "app/NAME"`, the UI's pages).

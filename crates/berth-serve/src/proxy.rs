@@ -67,6 +67,8 @@ pub(crate) struct Shared {
     /// API keys, scopes, limits and usage; `None`: open to anyone.
     pub(crate) auth: Option<Arc<Auth>>,
     pub(crate) apps: ArcSwap<crate::apps::AppSet>,
+    /// Permits for requests in flight (see [`crate::Gateway::max_in_flight`]).
+    pub(crate) in_flight: Arc<tokio::sync::Semaphore>,
 }
 
 /// Why one attempt on one route failed in a way that allows trying again.

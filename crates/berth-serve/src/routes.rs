@@ -16,15 +16,20 @@ use std::sync::Arc;
 const BODY_LIMIT: usize = 32 * 1024 * 1024;
 
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
-    Router::new()
+    // The work that holds upstream connections and memory is bounded: past the limit, new
+    // requests are shed with 503 instead of queueing without end.
+    let bounded = Router::new()
         .route("/v1/chat/completions", post(chat_completions))
         .route("/v1/embeddings", post(embeddings))
+        .route("/v1/apps/{name}/query", post(apps::query))
+        .layer(axum::middleware::from_fn_with_state(shared.clone(), admit));
+    Router::new()
+        .merge(bounded)
         .route("/v1/models", get(models))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/v1/apps", get(apps::list))
-        .route("/v1/apps/{name}/query", post(apps::query))
         .route("/v1/chunks/{id}", get(apps::chunk))
         .route("/", get(ui::root))
         .route("/ui/", get(ui::index))
@@ -34,6 +39,38 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
         .with_state(shared)
+}
+
+/// Takes one of the gateway's in-flight permits for the request, holding it until the
+/// answer is complete (for a stream, until its last event or the client leaving).
+async fn admit(
+    State(shared): State<Arc<Shared>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let Ok(permit) = shared.in_flight.clone().try_acquire_owned() else {
+        shared
+            .metrics
+            .request("-", "none", 503, std::time::Duration::ZERO);
+        return crate::ApiError::Overloaded.into_response();
+    };
+    let response = next.run(request).await;
+    let streaming = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+    if !streaming {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let events = futures_util::stream::unfold(
+        (body.into_data_stream(), permit),
+        |(mut events, permit)| async move {
+            use futures_util::StreamExt as _;
+            events.next().await.map(|item| (item, (events, permit)))
+        },
+    );
+    Response::from_parts(parts, axum::body::Body::from_stream(events))
 }
 
 async fn chat_completions(

@@ -23,6 +23,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::serve::ListenerExt;
 use bytes::Bytes;
 use serde_json::{Value, json};
 use std::collections::VecDeque;
@@ -207,6 +208,11 @@ impl Standin {
             .with_state(inner.clone());
         let (stop, stopped) = oneshot::channel::<()>();
         tokio::spawn(async move {
+            // As real model servers do: without TCP_NODELAY, Nagle's algorithm and delayed
+            // ACKs hold streamed events back by tens of milliseconds.
+            let listener = listener.tap_io(|tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
             let _ = axum::serve(listener, app)
                 .with_graceful_shutdown(async move {
                     let _ = stopped.await;

@@ -531,3 +531,54 @@ async fn router_works_without_a_socket() {
     let response = gw.router().oneshot(request).await.unwrap();
     assert_eq!(response.status().as_u16(), 404);
 }
+
+#[tokio::test]
+async fn past_the_in_flight_limit_requests_are_shed_until_a_stream_ends() {
+    let up = Standin::start("up").await.unwrap();
+    // The first request streams slowly and holds the only permit while it streams.
+    up.enqueue(
+        Behavior::default()
+            .chunk_interval(Duration::from_millis(300))
+            .tokens(["a", "b", "c"]),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let gateway = Gateway::new(config(vec![("chat", vec![route(&up, "up")])])).max_in_flight(1);
+    let (_stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(serve(listener, gateway, async move {
+        let _ = stopped.await;
+    }));
+    let client = reqwest::Client::new();
+    let body = |stream: bool| json!({"model": "chat", "stream": stream, "messages": [{"role": "user", "content": "hi"}]});
+    let streaming = client
+        .post(format!("{url}/v1/chat/completions"))
+        .json(&body(true))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(streaming.status(), 200);
+    // Headers arrived; the stream is still running: a second request is shed.
+    let shed = client
+        .post(format!("{url}/v1/chat/completions"))
+        .json(&body(false))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(shed.status(), 503);
+    assert_eq!(shed.headers()["retry-after"], "1");
+    let error: Value = shed.json().await.unwrap();
+    assert_eq!(error["error"]["code"], "overloaded");
+    // Once the stream is read to its end, the permit is back.
+    let text = streaming.text().await.unwrap();
+    assert!(text.trim_end().ends_with("data: [DONE]"));
+    let after = client
+        .post(format!("{url}/v1/chat/completions"))
+        .json(&body(false))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(after.status(), 200);
+    // Cheap endpoints are never shed.
+    let models = client.get(format!("{url}/v1/models")).send().await.unwrap();
+    assert_eq!(models.status(), 200);
+}

@@ -220,6 +220,9 @@ pub struct ServeArgs {
     /// to anyone, for local development).
     #[arg(long)]
     pub require_keys: bool,
+    /// Model and app requests in flight at most; more are answered 503 at once.
+    #[arg(long, value_name = "N", default_value_t = berth_serve::DEFAULT_MAX_IN_FLIGHT)]
+    pub max_in_flight: usize,
 }
 
 /// Arguments of `up`.

@@ -49,6 +49,7 @@ pub(crate) fn up(args: &UpArgs, catalogs: &[PathBuf]) -> anyhow::Result<Outcome>
         host: args.host.clone(),
         port,
         require_keys: args.require_keys,
+        max_in_flight: berth_serve::DEFAULT_MAX_IN_FLIGHT,
     };
     let stack_arg = args.stack.display().to_string();
     serve::serve(&serve_args, catalogs, |address, served| {

@@ -111,7 +111,8 @@ pub(crate) fn serve(
             ..KeyOptions::default()
         };
         let Served { config, apps, .. } = initial;
-        let gateway = Gateway::with_keys(config, Arc::new(keys), options);
+        let gateway =
+            Gateway::with_keys(config, Arc::new(keys), options).max_in_flight(args.max_in_flight);
         gateway.set_apps(apps);
 
         // Edits to the stack file take effect without a restart: requests in flight keep
