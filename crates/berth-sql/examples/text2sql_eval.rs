@@ -469,17 +469,25 @@ async fn run(args: Args) -> Result<bool, String> {
                     s.share_sum += linked.tokens as f64 / linked.full_tokens.max(1) as f64;
                 }
                 if args.verbose && found < total {
+                    let scored = |name: &String| {
+                        format!("{name} ({:.2})", linked.scores.get(name).unwrap_or(&0.0))
+                    };
                     println!(
-                        "  miss [{label}] {} | {} | missing: {} | linked: {}",
+                        "  miss [{label}] {} | {} | missing: {} | linked: {} | share {:.2}",
                         q.db,
                         cut(&q.question, 200),
-                        best_missing.join(", "),
+                        best_missing
+                            .iter()
+                            .map(scored)
+                            .collect::<Vec<_>>()
+                            .join(", "),
                         linked
                             .tables
                             .iter()
-                            .map(|i| l.schema.tables[*i].name.to_string())
+                            .map(|i| scored(&l.schema.tables[*i].name.to_string()))
                             .collect::<Vec<_>>()
-                            .join(", ")
+                            .join(", "),
+                        linked.tokens as f64 / linked.full_tokens.max(1) as f64,
                     );
                 }
             }

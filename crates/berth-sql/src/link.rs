@@ -76,6 +76,8 @@ pub struct Linked {
 pub struct SchemaIndex {
     tables: Vec<TableTerms>,
     idf: HashMap<String, f32>,
+    /// IDF of each sample value (as a phrase) over the tables.
+    value_idf: HashMap<Vec<String>, f32>,
     graph: Vec<BTreeSet<usize>>,
     tokens: Vec<usize>,
     full_tokens: usize,
@@ -93,7 +95,8 @@ struct TableTerms {
 const W_NAME: f32 = 3.0;
 const W_COLUMN: f32 = 1.5;
 const W_DESCRIPTION: f32 = 0.6;
-const W_VALUE: f32 = 2.0;
+const W_VALUE: f32 = 1.0;
+const W_WHOLE_NAME: f32 = 2.0;
 
 impl SchemaIndex {
     /// Indexes `schema`; with an embedder, embeds one text per table.
@@ -118,6 +121,16 @@ impl SchemaIndex {
             .into_iter()
             .map(|(k, d)| (k, (1.0 + n / d as f32).ln()))
             .collect();
+        let mut value_df: HashMap<Vec<String>, usize> = HashMap::new();
+        for t in &tables {
+            for v in &t.values {
+                *value_df.entry(v.clone()).or_default() += 1;
+            }
+        }
+        let value_idf = value_df
+            .into_iter()
+            .map(|(k, d)| (k, (1.0 + n / d as f32).ln()))
+            .collect();
         let tokens: Vec<usize> = schema
             .tables
             .iter()
@@ -135,6 +148,7 @@ impl SchemaIndex {
         Ok(SchemaIndex {
             tables,
             idf,
+            value_idf,
             graph: join_graph(schema),
             tokens,
             full_tokens,
@@ -288,15 +302,20 @@ impl SchemaIndex {
                 if !t.name.is_empty() {
                     let covered = t.name.iter().filter(|w| q_set.contains(w)).count();
                     score += W_NAME * covered as f32 / t.name.len() as f32;
-                }
-                // Values: a value whose words all appear in order in the question.
-                let mut value_hits = 0usize;
-                for v in &t.values {
-                    if !v.is_empty() && contains_phrase(&q_terms, v) {
-                        value_hits += 1;
+                    if covered == t.name.len() {
+                        score += W_WHOLE_NAME;
                     }
                 }
-                score + W_VALUE * (value_hits.min(3) as f32)
+                // Values: a value whose words all appear in order in the question, weighted
+                // by how few tables hold it.
+                let mut hits: Vec<f32> = t
+                    .values
+                    .iter()
+                    .filter(|v| !v.is_empty() && contains_phrase(&q_terms, v))
+                    .map(|v| self.value_idf.get(v).copied().unwrap_or(0.0))
+                    .collect();
+                hits.sort_by(|a, b| b.total_cmp(a));
+                score + W_VALUE * hits.iter().take(3).sum::<f32>()
             })
             .collect()
     }

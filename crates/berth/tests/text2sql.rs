@@ -163,3 +163,82 @@ async fn berth_sql_asks_in_process() {
         "SELECT SUM(total) AS total FROM orders LIMIT 2"
     );
 }
+
+/// The PostgreSQL server of the tests (`BERTH_TEST_PG_URL`, started by `bench/pg/start.sh`),
+/// or a loud skip (a failure under CI).
+fn pg_url() -> Option<String> {
+    match std::env::var("BERTH_TEST_PG_URL") {
+        Ok(url) => Some(url),
+        Err(_) if std::env::var_os("CI").is_some() => {
+            panic!("BERTH_TEST_PG_URL is not set (bench/pg/start.sh starts PostgreSQL)")
+        }
+        Err(_) => {
+            eprintln!(
+                "SKIPPED: BERTH_TEST_PG_URL is not set (bench/pg/start.sh starts PostgreSQL)"
+            );
+            None
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_component_s_connection_record_reaches_the_database() {
+    let Some(admin) = pg_url() else { return };
+    let url = berth_sql::load_postgres(
+        &admin,
+        "berth_t2s_gateway",
+        "CREATE TABLE public.products (id integer PRIMARY KEY, name text NOT NULL, price numeric(8,2));
+         INSERT INTO public.products VALUES (1, 'kettle', 25.50), (2, 'teapot', 12.00);",
+    )
+    .await
+    .unwrap();
+    // The database as a component the stack does not deploy (`url:`), named by the app;
+    // its password comes from the component's secret.
+    // Credentials do not belong in a stack's URLs: the user is the record's default.
+    let external = match url.split_once('@') {
+        Some((_, host)) => format!("postgres://{host}"),
+        None => url.clone(),
+    };
+    let upstream = Standin::start("model").await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("berth.yaml"),
+        format!(
+            "stack: shop\ncomponents:\n  db: {{ uses: postgres, url: \"{external}\", with: {{ password: \"${{secret:SHOP_PG_PASSWORD}}\" }} }}\n\
+             models:\n  chat:\n    - {{ provider: openai, base_url: \"{}\", model: sql-writer }}\n\
+             apps:\n  shop: {{ kind: text2sql, database: db, model: chat }}\n",
+            upstream.base_url()
+        ),
+    )
+    .unwrap();
+    let server = Server::start(
+        dir.path(),
+        &[("SHOP_PG_PASSWORD", "unused-with-trust-auth")],
+    );
+    upstream.enqueue(fenced("SELECT name FROM products WHERE price > 20"));
+    upstream.enqueue(Behavior::default().tokens(["The kettle."]));
+    let (status, body) = server.request(
+        "POST",
+        "/v1/apps/shop/query",
+        None,
+        r#"{"question": "Which products cost more than 20?"}"#,
+    );
+    assert_eq!(status, 200, "{body}");
+    let answer: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(answer["rows"], serde_json::json!([["kettle"]]));
+    assert!(
+        !body.contains("unused-with-trust-auth"),
+        "no secret in answers"
+    );
+    // A write is refused by the validator, and would fail in the read-only transaction.
+    for _ in 0..3 {
+        upstream.enqueue(fenced("UPDATE products SET price = 0"));
+    }
+    let (status, _) = server.request(
+        "POST",
+        "/v1/apps/shop/query",
+        None,
+        r#"{"question": "Make everything free"}"#,
+    );
+    assert_eq!(status, 422);
+}

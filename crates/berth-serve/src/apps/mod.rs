@@ -155,10 +155,11 @@ impl AppSet {
                     None => (None, None, None),
                 },
                 AppKind::Text2sql => {
-                    let sql = sql::SqlApp::new(planned, base).map_err(|message| AppError::Sql {
-                        app: name.clone(),
-                        message,
-                    })?;
+                    let sql =
+                        sql::SqlApp::new(plan, planned, base).map_err(|message| AppError::Sql {
+                            app: name.clone(),
+                            message,
+                        })?;
                     apps.insert(
                         name.clone(),
                         Arc::new(App {

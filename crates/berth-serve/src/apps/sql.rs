@@ -22,8 +22,8 @@ const SHOWN_ROWS: usize = 20;
 /// A `text2sql` app's settings; the database is opened (introspected) at its first
 /// question, so that a database that is down does not stop the gateway.
 pub(crate) struct SqlApp {
-    /// The URL as written in the stack (usually a secret reference).
-    database: String,
+    /// Where the database is.
+    database: Source,
     /// Where relative SQLite paths start.
     base: PathBuf,
     config: Text2SqlConfig,
@@ -39,10 +39,75 @@ impl std::fmt::Debug for SqlApp {
     }
 }
 
+/// Where a text2sql app's database is: a URL as written in the stack (usually a secret
+/// reference), or a component's connection record with its credentials as secret
+/// references.
+#[derive(Debug, Clone)]
+enum Source {
+    Url(String),
+    Connection {
+        /// `postgres://host:port/path`, without credentials.
+        url: String,
+        user: String,
+        /// Secret reference of the password.
+        password: Option<String>,
+    },
+}
+
+impl Source {
+    /// `database:` as written: a component of the stack providing `sql/postgres` (its
+    /// connection record), else a URL.
+    fn of(plan: &berth_stack::plan::Plan, written: &str) -> Source {
+        let record = plan
+            .connections
+            .values()
+            .find(|c| c.component == written && c.contract == "sql/postgres");
+        match record {
+            Some(c) => Source::Connection {
+                url: c.url.clone(),
+                user: c
+                    .secrets
+                    .get("user")
+                    .cloned()
+                    .unwrap_or_else(|| "postgres".into()),
+                password: c.secrets.get("password").cloned(),
+            },
+            None => Source::Url(written.trim().to_string()),
+        }
+    }
+}
+
+/// The value of a secret reference (`${secret:NAME}`, from the environment), or the text
+/// itself when it is not one.
+fn resolve(text: &str, what: &str) -> Result<String, String> {
+    match text
+        .strip_prefix("${secret:")
+        .and_then(|r| r.strip_suffix('}'))
+    {
+        Some(name) => {
+            std::env::var(name).map_err(|_| format!("secret `{name}` ({what}) is not set"))
+        }
+        None => Ok(text.to_string()),
+    }
+}
+
+/// Percent-encodes the characters a URL's user-info part cannot hold as they are.
+fn userinfo(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 impl SqlApp {
     /// The app of a plan's `text2sql` entry; reads its prompt template and descriptions
     /// file (relative to `base`).
     pub(crate) fn new(
+        plan: &berth_stack::plan::Plan,
         planned: &berth_stack::plan::PlannedApp,
         base: &Path,
     ) -> Result<SqlApp, String> {
@@ -57,7 +122,7 @@ impl SqlApp {
             None => None,
         };
         Ok(SqlApp {
-            database: planned.database.clone().unwrap_or_default(),
+            database: Source::of(plan, planned.database.as_deref().unwrap_or_default()),
             base: base.to_path_buf(),
             config,
             descriptions,
@@ -65,16 +130,28 @@ impl SqlApp {
         })
     }
 
-    /// The database URL with its secret resolved from the environment, at the last moment.
+    /// The database URL with its secrets resolved from the environment, at the last
+    /// moment.
     fn url(&self) -> Result<DatabaseUrl, String> {
-        let written = self.database.trim();
-        let text = match written
-            .strip_prefix("${secret:")
-            .and_then(|r| r.strip_suffix('}'))
-        {
-            Some(name) => std::env::var(name)
-                .map_err(|_| format!("secret `{name}` (the database URL) is not set"))?,
-            None => written.to_string(),
+        let text = match &self.database {
+            Source::Url(written) => resolve(written, "the database URL")?,
+            Source::Connection {
+                url,
+                user,
+                password,
+            } => {
+                let user = userinfo(&resolve(user, "the database user")?);
+                let credentials = match password {
+                    Some(p) => {
+                        format!("{user}:{}", userinfo(&resolve(p, "the database password")?))
+                    }
+                    None => user,
+                };
+                match url.split_once("://") {
+                    Some((scheme, rest)) => format!("{scheme}://{credentials}@{rest}"),
+                    None => url.clone(),
+                }
+            }
         };
         match DatabaseUrl::parse(&text).map_err(|e| e.to_string())? {
             DatabaseUrl::Sqlite { path } if path.is_relative() => Ok(DatabaseUrl::Sqlite {

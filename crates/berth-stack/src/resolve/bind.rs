@@ -43,7 +43,10 @@ pub(super) fn connections(
             let path = render::template(cx, inst, &provide.path, &ctx).unwrap_or_default();
             let (scheme, host, port, path) = match &inst.external {
                 Some(url) => {
-                    let path = if path.is_empty() || url.path.ends_with(&path) {
+                    // An HTTP base path is a prefix of the entry's path; a database URL's
+                    // path names the database, which the entry's default must not follow.
+                    let names_itself = !url.path.is_empty() && !url.scheme.starts_with("http");
+                    let path = if path.is_empty() || names_itself || url.path.ends_with(&path) {
                         url.path.clone()
                     } else {
                         format!("{}{path}", url.path)
