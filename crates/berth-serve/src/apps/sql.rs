@@ -288,19 +288,16 @@ async fn run(
             json!([{"role": "user", "content": prompt}]),
         );
         body.insert("stream".into(), json!(true));
-        match call_model(shared, Endpoint::ChatCompletions, body).await {
-            Ok(response) => {
-                let mut pieces = Box::pin(deltas(response));
-                while let Some(Ok(piece)) = pieces.next().await {
-                    first_token_ms.get_or_insert(start.elapsed().as_millis() as u64);
-                    text.push_str(&piece);
-                    if tx.send(Ok(Event::Delta(piece))).await.is_err() {
-                        return Ok(());
-                    }
+        // The rows are the answer; a failed summary only loses the sentence.
+        if let Ok(response) = call_model(shared, Endpoint::ChatCompletions, body).await {
+            let mut pieces = Box::pin(deltas(response));
+            while let Some(Ok(piece)) = pieces.next().await {
+                first_token_ms.get_or_insert(start.elapsed().as_millis() as u64);
+                text.push_str(&piece);
+                if tx.send(Ok(Event::Delta(piece))).await.is_err() {
+                    return Ok(());
                 }
             }
-            // The rows are the answer; a failed summary only loses the sentence.
-            Err(_) => {}
         }
     }
     let tail = format!(
