@@ -150,12 +150,14 @@ pub(crate) fn start(
     app: Arc<App>,
     query: Query,
 ) -> mpsc::Receiver<Result<Event, ApiError>> {
-    if app.kind == AppKind::Text2sql {
-        return super::sql::start(shared, app, query);
-    }
     let (tx, rx) = mpsc::channel(64);
     tokio::spawn(async move {
-        if let Err(e) = run(&shared, &app, query, &tx).await {
+        let answered = if app.kind == AppKind::Text2sql {
+            super::sql::run(&shared, &app, query, &tx).await
+        } else {
+            run(&shared, &app, query, &tx).await
+        };
+        if let Err(e) = answered {
             let _ = tx.send(Err(e)).await;
         }
     });

@@ -212,22 +212,8 @@ async fn complete(shared: &Arc<Shared>, model: &str, prompt: String) -> Result<S
     Ok(text)
 }
 
-/// Starts answering `query` with the text2sql `app`.
-pub(crate) fn start(
-    shared: Arc<Shared>,
-    app: Arc<App>,
-    query: Query,
-) -> mpsc::Receiver<Result<Event, ApiError>> {
-    let (tx, rx) = mpsc::channel(16);
-    tokio::spawn(async move {
-        if let Err(e) = run(&shared, &app, query, &tx).await {
-            let _ = tx.send(Err(e)).await;
-        }
-    });
-    rx
-}
-
-async fn run(
+/// Answers `query` with the text2sql `app`, sending its events on `tx`.
+pub(crate) async fn run(
     shared: &Arc<Shared>,
     app: &App,
     query: Query,
