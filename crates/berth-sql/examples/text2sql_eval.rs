@@ -8,7 +8,7 @@
 //! ```text
 //! cargo run --release -p berth-sql --example text2sql_eval -- \
 //!     --pg postgres://postgres@127.0.0.1:55432/postgres --data ../shared/eval/text2sql \
-//!     [--model .models/all-MiniLM-L6-v2] [--max-tokens 4000] [--budget-share 0.5|none] [--verbose]
+//!     [--model .models/all-MiniLM-L6-v2] [--max-tokens 4000] [--budget-share SHARE|none] [--verbose]
 //! ```
 //!
 //! Exit status 1 when any gold query fails validation with the full table set or fails to
@@ -56,7 +56,7 @@ fn parse_args() -> Result<Args, String> {
     let mut model = None;
     let mut max_tokens = LinkOptions::default().max_tokens;
     let mut verbose = false;
-    let mut share = Some(0.5);
+    let mut share = LinkOptions::default().max_share;
     let mut neighbour = None;
     let mut seed = None;
     let mut weight = None;

@@ -1,14 +1,18 @@
 //! Schema linking: which tables a question needs, within a token budget.
 //!
 //! Each table is scored against the question (and its instructions) by lexical overlap —
-//! table-name words, column-name words, description words and sample values, with
-//! snake_case/camelCase split, light stemming and IDF weighting over the schema's tables —
-//! plus, when an [`Embedder`] is given, the cosine similarity between the question and a
-//! short text about the table. The best tables are the seeds; seeds are then joined along
-//! the join graph (declared foreign keys, plus joins inferred from key-like column names and
-//! from descriptions that say "references the X table"), so bridge tables that no word
-//! points at are included; finally close neighbours of the seeds are added while the budget
-//! allows. Small schemas are included whole.
+//! table-name words (with a bonus when the question names the whole name), column-name
+//! words, description words and sample values (matched as phrases and weighted by how few
+//! tables hold them), with snake_case/camelCase split, light stemming and IDF weighting over
+//! the schema's tables — plus, when an [`Embedder`] is given, the cosine similarity between
+//! the question and a short text about the table (spread over 0..1 between the least and the
+//! most similar table). The best tables are the seeds; seeds are then joined along the join
+//! graph (declared foreign keys, plus joins inferred from key-like column names and from
+//! descriptions that say "references the X table"), so bridge tables that no word points at
+//! are included; finally the other relevant tables are added, best first, each together
+//! with its cheapest join path to what is chosen, while the budget allows. Tables that only
+//! bridge and that no word points at are not added for their own sake. Small schemas are
+//! included whole.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -26,16 +30,20 @@ pub struct LinkOptions {
     /// The most estimated tokens the linked tables may take in the prompt; a schema that
     /// fits is included whole. Default 4,000.
     pub max_tokens: usize,
-    /// A further cap as a share of the whole schema's tokens (e.g. 0.4), for schemas
-    /// that would fit `max_tokens` but should still be cut. Default `None`.
+    /// A further cap as a share of the whole schema's tokens, for schemas that would fit
+    /// `max_tokens` but should still be cut (`None`: no such cap, so a schema within
+    /// `max_tokens` is included whole). Default `Some(0.5)`: a question over a schema of
+    /// more than `whole_schema_tables` tables sees at most half of it (the share actually
+    /// used is usually well below, since only relevant tables are added).
     pub max_share: Option<f32>,
     /// A table is a seed when its score is at least this share of the best score.
     /// Default 0.6.
     pub seed_ratio: f32,
     /// The most seeds. Default 5.
     pub max_seeds: usize,
-    /// Neighbours (one join away from a seed) whose score is at least this share of the
-    /// best score are added while the budget allows. Default 0.35.
+    /// Other tables whose score is at least this share of the best score are added, best
+    /// first and each with its cheapest join path to the chosen tables, while the budget
+    /// allows. Default 0.35.
     pub neighbour_ratio: f32,
     /// Weight of the embedding score next to the lexical score (both scaled to 0..1).
     /// Default 0.5.
@@ -47,7 +55,7 @@ impl Default for LinkOptions {
         LinkOptions {
             whole_schema_tables: 10,
             max_tokens: 4_000,
-            max_share: None,
+            max_share: Some(0.5),
             seed_ratio: 0.6,
             max_seeds: 5,
             neighbour_ratio: 0.35,
@@ -95,8 +103,9 @@ struct TableTerms {
 const W_NAME: f32 = 3.0;
 const W_COLUMN: f32 = 1.5;
 const W_DESCRIPTION: f32 = 0.6;
-const W_VALUE: f32 = 1.0;
+const W_VALUE: f32 = 2.0;
 const W_WHOLE_NAME: f32 = 2.0;
+const NEIGHBOUR_BONUS: f32 = 0.25;
 
 impl SchemaIndex {
     /// Indexes `schema`; with an embedder, embeds one text per table.
@@ -177,7 +186,7 @@ impl SchemaIndex {
             let q = e.embed(&[question])?;
             if let Some(qv) = q.first() {
                 let cos: Vec<f32> = table_vectors.iter().map(|tv| cosine(qv, tv)).collect();
-                let cos = scale(&cos);
+                let cos = scale_range(&cos);
                 for (s, c) in scores.iter_mut().zip(cos) {
                     *s += options.embedding_weight * c;
                 }
@@ -238,32 +247,45 @@ impl SchemaIndex {
                 }
             }
         }
-        // Fill the budget: bridges (tables joining two chosen ones) first, then the best
-        // remaining tables, preferring neighbours of what is chosen.
+        // Fill the budget: the relevant tables, best first (neighbours of what is chosen
+        // slightly preferred), each with the cheapest join path to what is chosen; a table
+        // whose path does not fit is skipped.
+        let mut skipped: BTreeSet<usize> = BTreeSet::new();
         loop {
             let mut best_pick: Option<(f32, usize)> = None;
             for (t, &score) in scores.iter().enumerate() {
-                if chosen.contains(&t) || !fits(used, t) {
+                if chosen.contains(&t) || skipped.contains(&t) || !fits(used, t) {
+                    continue;
+                }
+                if score < options.neighbour_ratio * best || score <= 0.0 {
                     continue;
                 }
                 let links = self.neighbours(t).filter(|x| chosen.contains(x)).count();
-                let relevant = score >= options.neighbour_ratio * best;
-                if !relevant && links < 2 {
-                    continue;
-                }
-                let priority = score / best
-                    + if links >= 2 { 1.0 } else { 0.0 }
-                    + if links >= 1 { 0.25 } else { 0.0 };
+                let priority = score / best + if links >= 1 { NEIGHBOUR_BONUS } else { 0.0 };
                 if best_pick.is_none_or(|(p, _)| priority > p) {
                     best_pick = Some((priority, t));
                 }
             }
-            match best_pick {
-                Some((_, t)) => {
-                    used += self.tokens[t];
-                    chosen.insert(t);
+            let Some((_, t)) = best_pick else { break };
+            let path = if self.neighbours(t).any(|x| chosen.contains(&x)) {
+                vec![t]
+            } else {
+                self.path_to_set(t, &chosen, &scores)
+                    .unwrap_or_else(|| vec![t])
+            };
+            let extra: usize = path
+                .iter()
+                .filter(|x| !chosen.contains(x))
+                .map(|x| self.tokens[*x])
+                .sum();
+            if used + extra <= budget {
+                for x in path {
+                    if chosen.insert(x) {
+                        used += self.tokens[x];
+                    }
                 }
-                None => break,
+            } else {
+                skipped.insert(t);
             }
         }
         let tables: Vec<usize> = chosen.into_iter().collect();
@@ -367,6 +389,17 @@ impl SchemaIndex {
 fn scale(v: &[f32]) -> Vec<f32> {
     let max = v.iter().copied().fold(f32::MIN, f32::max);
     let min = v.iter().copied().fold(f32::MAX, f32::min).min(0.0);
+    if max.partial_cmp(&min) != Some(std::cmp::Ordering::Greater) {
+        return vec![0.0; v.len()];
+    }
+    v.iter().map(|x| (x - min) / (max - min)).collect()
+}
+
+/// Scales to 0..1 between the lowest and the highest value (cosines between a question
+/// and tables crowd into a narrow band; their spread is what tells tables apart).
+fn scale_range(v: &[f32]) -> Vec<f32> {
+    let max = v.iter().copied().fold(f32::MIN, f32::max);
+    let min = v.iter().copied().fold(f32::MAX, f32::min);
     if max.partial_cmp(&min) != Some(std::cmp::Ordering::Greater) {
         return vec![0.0; v.len()];
     }
@@ -706,6 +739,118 @@ fn join_graph(schema: &Schema) -> Vec<BTreeSet<usize>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::schema::{Column, ForeignKey, TableName};
+    use crate::url::Dialect;
+
+    fn table(name: &str, cols: &[&str], fks: &[(&str, &str)]) -> Table {
+        Table {
+            name: TableName::new(name),
+            comment: None,
+            columns: cols
+                .iter()
+                .map(|c| Column {
+                    name: c.to_string(),
+                    data_type: "text".into(),
+                    nullable: true,
+                    comment: None,
+                    description: None,
+                    samples: vec![],
+                    link_values: vec![],
+                })
+                .collect(),
+            primary_key: vec![cols[0].to_string()],
+            foreign_keys: fks
+                .iter()
+                .map(|(c, t)| ForeignKey {
+                    columns: vec![c.to_string()],
+                    references: TableName::new(*t),
+                    referenced_columns: vec![],
+                })
+                .collect(),
+        }
+    }
+
+    fn shop() -> Schema {
+        let mut product = table("product", &["product_id", "label", "price"], &[]);
+        product.columns[1].link_values = vec!["Blue Widget".into(), "Red Gadget".into()];
+        let mut tables = vec![
+            table("customer", &["customer_id", "name", "city"], &[]),
+            table(
+                "orders",
+                &["order_id", "customer_id", "placed_at"],
+                &[("customer_id", "customer")],
+            ),
+            table(
+                "order_item",
+                &["order_id", "product_id", "quantity"],
+                &[("order_id", "orders"), ("product_id", "product")],
+            ),
+            product,
+            table(
+                "product_review",
+                &["review_id", "product_id", "rating", "review_text"],
+                &[("product_id", "product")],
+            ),
+            table(
+                "supplier",
+                &["supplier_id", "supplier_name", "country"],
+                &[],
+            ),
+            table("warehouse", &["warehouse_id", "location", "capacity"], &[]),
+            table(
+                "employee",
+                &["employee_id", "full_name", "department_id"],
+                &[],
+            ),
+            table("department", &["department_id", "title", "budget"], &[]),
+            table("region", &["region_id", "region_name"], &[]),
+            table("shipment", &["shipment_id", "order_id", "carrier"], &[]),
+            table("invoice", &["invoice_id", "order_id", "amount"], &[]),
+        ];
+        tables.sort_by(|a, b| a.name.name.cmp(&b.name.name));
+        Schema {
+            dialect: Dialect::Postgres,
+            tables,
+            notes: None,
+        }
+    }
+
+    fn linked_names(schema: &Schema, question: &str) -> (Vec<String>, Linked) {
+        let index = SchemaIndex::build(schema, None).unwrap();
+        let linked = index
+            .link(schema, question, None, &LinkOptions::default())
+            .unwrap();
+        let names = linked
+            .tables
+            .iter()
+            .map(|i| schema.tables[*i].name.name.clone())
+            .collect();
+        (names, linked)
+    }
+
+    #[test]
+    fn links_values_join_paths_and_stays_within_half_the_schema() {
+        let schema = shop();
+        let (names, linked) = linked_names(&schema, "Which customers bought a Blue Widget?");
+        for want in ["customer", "orders", "order_item", "product"] {
+            assert!(
+                names.contains(&want.to_string()),
+                "{want} missing: {names:?}"
+            );
+        }
+        for unwanted in ["employee", "department", "region", "warehouse"] {
+            assert!(!names.contains(&unwanted.to_string()), "{names:?}");
+        }
+        assert!(!linked.whole);
+        assert!(linked.tokens * 2 <= linked.full_tokens, "{linked:?}");
+    }
+
+    #[test]
+    fn a_whole_table_name_beats_a_shared_word() {
+        let schema = shop();
+        let (_, linked) = linked_names(&schema, "What is the price of each product?");
+        assert!(linked.scores["product"] > linked.scores["product_review"]);
+    }
 
     #[test]
     fn words_split_and_stem() {
