@@ -209,7 +209,12 @@ impl ProgressDisplay {
 
 pub(crate) fn runs(args: &RunsArgs) -> anyhow::Result<Outcome> {
     let Some(mut store) = open_existing(&args.stack.stack)? else {
-        println!("nothing has been ingested yet (run `berth ingest`)");
+        // Machine-readable forms stay machine-readable: no runs is an empty list.
+        if args.json {
+            println!("[]");
+        } else if !args.metrics {
+            println!("nothing has been ingested yet (run `berth ingest`)");
+        }
         return Ok(Outcome::Ok);
     };
     let runs = store.runs(args.limit)?;
