@@ -600,24 +600,36 @@ async fn rewrite(
         .ok()?
         .render(minijinja::context! { history => history, question => question })
         .ok()?;
+    let text = complete_once(shared, model, prompt, Some(128)).await.ok()?;
+    let text = text.trim();
+    (!text.is_empty() && text.len() < 2000).then(|| text.to_string())
+}
+
+/// One completion of `prompt` (a single user message, temperature 0) by the logical
+/// `model`, through the gateway's routing, as one text.
+pub(crate) async fn complete_once(
+    shared: &Arc<Shared>,
+    model: &str,
+    prompt: String,
+    max_tokens: Option<u32>,
+) -> Result<String, ApiError> {
     let mut body = Map::new();
     body.insert("model".into(), json!(model));
     body.insert(
         "messages".into(),
         json!([{"role": "user", "content": prompt}]),
     );
-    body.insert("max_tokens".into(), json!(128));
-    body.insert("temperature".into(), json!(0));
-    let response = call_model(shared, Endpoint::ChatCompletions, body)
-        .await
-        .ok()?;
-    let mut text = String::new();
-    let mut stream = Box::pin(deltas(response));
-    while let Some(delta) = stream.next().await {
-        text.push_str(&delta.ok()?);
+    if let Some(n) = max_tokens {
+        body.insert("max_tokens".into(), json!(n));
     }
-    let text = text.trim();
-    (!text.is_empty() && text.len() < 2000).then(|| text.to_string())
+    body.insert("temperature".into(), json!(0));
+    let response = call_model(shared, Endpoint::ChatCompletions, body).await?;
+    let mut text = String::new();
+    let mut pieces = Box::pin(deltas(response));
+    while let Some(piece) = pieces.next().await {
+        text.push_str(&piece?);
+    }
+    Ok(text)
 }
 
 /// The generated text of a chat completion answer, whole (JSON) or streamed (SSE), as a

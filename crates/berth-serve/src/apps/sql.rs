@@ -3,7 +3,7 @@
 //! shows the SQL.
 
 use super::App;
-use super::assistant::{Answer, Event, Query, Timings, deltas};
+use super::assistant::{Answer, Event, Query, Timings, complete_once, deltas};
 use crate::error::ApiError;
 use crate::proxy::{Endpoint, Shared, call_model};
 use berth_sql::{
@@ -185,31 +185,14 @@ struct RoutedModel {
 
 impl SqlModel for RoutedModel {
     fn complete(&self, prompt: String) -> BoxFuture<'_, Result<String, ModelError>> {
-        Box::pin(async move { complete(&self.shared, &self.model, prompt).await })
+        Box::pin(async move {
+            complete_once(&self.shared, &self.model, prompt, None)
+                .await
+                .map_err(|e| ModelError {
+                    message: e.to_string(),
+                })
+        })
     }
-}
-
-async fn complete(shared: &Arc<Shared>, model: &str, prompt: String) -> Result<String, ModelError> {
-    let mut body = Map::new();
-    body.insert("model".into(), json!(model));
-    body.insert(
-        "messages".into(),
-        json!([{"role": "user", "content": prompt}]),
-    );
-    body.insert("temperature".into(), json!(0));
-    let response = call_model(shared, Endpoint::ChatCompletions, body)
-        .await
-        .map_err(|e| ModelError {
-            message: e.to_string(),
-        })?;
-    let mut text = String::new();
-    let mut pieces = Box::pin(deltas(response));
-    while let Some(piece) = pieces.next().await {
-        text.push_str(&piece.map_err(|e| ModelError {
-            message: e.to_string(),
-        })?);
-    }
-    Ok(text)
 }
 
 /// Answers `query` with the text2sql `app`, sending its events on `tx`.
