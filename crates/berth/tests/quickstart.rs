@@ -3,6 +3,9 @@
 //! question asked over HTTP, through the official `openai` client (streaming) and in a
 //! headless Chromium comes back with citations pointing at the right document.
 
+mod browser;
+
+use browser::Browser;
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -211,28 +214,14 @@ fn quickstart_answers_with_citations_over_http_openai_and_the_browser() {
         up.address,
         QUESTION.replace(' ', "+").replace('?', "%3F")
     );
-    let profile = tempfile::tempdir().unwrap();
-    let artifacts = repo().join("target/test-artifacts");
-    std::fs::create_dir_all(&artifacts).unwrap();
-    let browse = |extra: &[&str]| {
-        Command::new(&chromium)
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--no-first-run",
-                "--window-size=1280,900",
-                "--virtual-time-budget=20000",
-            ])
-            .arg(format!("--user-data-dir={}", profile.path().display()))
-            .args(extra)
-            .arg(&url)
-            .output()
-            .unwrap()
-    };
-    let dom = browse(&["--dump-dom"]);
-    let dom = String::from_utf8_lossy(&dom.stdout);
+    let mut browser = Browser::launch(&chromium, 1280, 900);
+    let tab = browser.open(&url);
+    browser.wait_for(
+        &tab,
+        "article.message.assistant[data-done=\"true\"]",
+        Duration::from_secs(60),
+    );
+    let dom = browser.html(&tab);
     let done = dom
         .split("<article")
         .find(|m| m.contains("message assistant") && m.contains("data-done=\"true\""))
@@ -244,10 +233,10 @@ fn quickstart_answers_with_citations_over_http_openai_and_the_browser() {
     assert!(done.contains(EXPECTED), "citation names {EXPECTED}: {done}");
     assert!(done.contains("5 consecutive failures"), "{done}");
     assert!(!dom.contains("msg-error"), "the UI showed an error: {done}");
-    let shot = artifacts.join("quickstart-ui.png");
-    let _ = std::fs::remove_file(&shot);
-    browse(&[&format!("--screenshot={}", shot.display())]);
-    let png = std::fs::read(&shot).expect("a screenshot was written");
+    let artifacts = repo().join("target/test-artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let png = browser.screenshot(&tab);
+    std::fs::write(artifacts.join("quickstart-ui.png"), &png).unwrap();
     assert!(
         png.starts_with(b"\x89PNG") && png.len() > 10_000,
         "screenshot of {} bytes",
