@@ -14,6 +14,7 @@
 //! This crate does not parse or resolve stack files; that is `berth-stack`'s job.
 
 pub mod host;
+pub mod kubernetes;
 pub mod load;
 pub mod state;
 
