@@ -9,11 +9,15 @@
 //! - [`state`] keeps the stack's state directory (`.berth/` beside the stack file): the
 //!   host ports given out, so addresses stay stable across runs.
 //!
-//! The targets (local supervisor, compose, Kubernetes) consume a Plan and live here too.
+//! - [`image`] builds berth's own container image, with no base image to pull.
+//! - [`compose`] renders a Plan as a compose file and drives the engine.
+//! - [`kubernetes`] renders a Plan as typed Kubernetes objects and applies them.
 //!
 //! This crate does not parse or resolve stack files; that is `berth-stack`'s job.
 
+pub mod compose;
 pub mod host;
+pub mod image;
 pub mod kubernetes;
 pub mod load;
 pub mod state;

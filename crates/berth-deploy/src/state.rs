@@ -11,6 +11,9 @@ use std::path::{Path, PathBuf};
 /// The name of the state directory, beside the stack file.
 pub const STATE_DIR: &str = ".berth";
 
+/// The environment variable that moves the state directory.
+pub const STATE_DIR_ENV: &str = "BERTH_STATE_DIR";
+
 /// A stack's state directory.
 #[derive(Debug, Clone)]
 pub struct StateDir {
@@ -26,7 +29,14 @@ struct PortsFile {
 
 impl StateDir {
     /// The state directory of the stack file at `stack_file`.
+    /// `BERTH_STATE_DIR`, when set, puts it elsewhere: in a container the stack
+    /// directory is mounted read-only and the state lives in a volume.
     pub fn for_stack(stack_file: &Path) -> StateDir {
+        if let Some(dir) = std::env::var_os(STATE_DIR_ENV).filter(|d| !d.is_empty()) {
+            return StateDir {
+                root: PathBuf::from(dir),
+            };
+        }
         let dir = stack_file.parent().unwrap_or(Path::new("."));
         StateDir {
             root: dir.join(STATE_DIR),

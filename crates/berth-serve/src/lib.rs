@@ -27,6 +27,7 @@ mod proxy;
 mod routes;
 pub mod standin;
 mod ui;
+pub mod worker;
 
 pub use apps::{AppError, AppSet};
 pub use auth::KeyOptions;

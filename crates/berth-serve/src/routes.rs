@@ -122,11 +122,13 @@ async fn healthz() -> Response {
     axum::Json(json!({"status": "ok"})).into_response()
 }
 
+/// Ready when there is something to serve: a model or an app (an app without a model
+/// answers with extracts).
 async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
-    if shared.live.load().config.models.is_empty() {
+    if shared.live.load().config.models.is_empty() && shared.apps.load().names().is_empty() {
         (
             StatusCode::SERVICE_UNAVAILABLE,
-            axum::Json(json!({"status": "no models configured"})),
+            axum::Json(json!({"status": "no models or apps configured"})),
         )
             .into_response()
     } else {

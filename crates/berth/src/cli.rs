@@ -62,6 +62,155 @@ pub enum Command {
     /// Manage the gateway's API keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Run the ingestion worker: every pipeline now, then again when a source directory
+    /// changes or a schedule comes due; health and metrics over HTTP.
+    Worker(WorkerArgs),
+    /// Exit 0 when a URL answers 2xx (http://…) or a port accepts connections (tcp://…):
+    /// the health probe of berth's image, which has no shell.
+    Probe(ProbeArgs),
+    /// Build berth's container image (one image, every role), with no base image to pull.
+    #[command(subcommand)]
+    Image(ImageCommand),
+    /// Write a target's files: a compose file, or Kubernetes manifests.
+    Render(RenderArgs),
+    /// Apply the stack to the Kubernetes cluster of the kubeconfig: server-side apply as
+    /// one apply set, prune what the stack no longer declares, wait in dependency order.
+    Apply(ApplyArgs),
+    /// Show what `berth apply` would change in the cluster (secret values never shown).
+    Diff(DiffArgs),
+    /// Stop and remove the containers and network `berth up --target compose` started.
+    Down(DownArgs),
+    /// Show each component's container on the compose target: state, health, ports.
+    Status(StatusArgs),
+}
+
+/// Arguments of `worker`.
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    #[command(flatten)]
+    pub stack: StackOption,
+    /// Address the health and metrics endpoints listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    /// Port of `/healthz` and `/metrics`.
+    #[arg(long, default_value_t = 9090)]
+    pub metrics_port: u16,
+    /// Documents processed at once (default: the number of CPUs).
+    #[arg(long)]
+    pub concurrency: Option<usize>,
+}
+
+/// Arguments of `probe`.
+#[derive(Debug, Args)]
+pub struct ProbeArgs {
+    /// `http://HOST:PORT/PATH` or `tcp://HOST:PORT`.
+    pub url: String,
+    /// Seconds to wait at most.
+    #[arg(long, default_value_t = 3)]
+    pub timeout: u64,
+}
+
+/// `image` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ImageCommand {
+    /// Build the image from a berth binary and the shared libraries it links.
+    Build(ImageBuildArgs),
+}
+
+/// Arguments of `image build`.
+#[derive(Debug, Args)]
+pub struct ImageBuildArgs {
+    /// The berth binary to package (default: this one).
+    #[arg(long, value_name = "PATH")]
+    pub binary: Option<PathBuf>,
+    /// Registry prefix for the tag, for air-gapped sites (e.g. `registry.local:5000`).
+    #[arg(long, value_name = "PREFIX")]
+    pub registry: Option<String>,
+    /// Keep the binary's debug information (larger image).
+    #[arg(long)]
+    pub no_strip: bool,
+    /// Only write the build context (Dockerfile and file system) to this directory.
+    #[arg(long, value_name = "DIR")]
+    pub context_only: Option<PathBuf>,
+}
+
+/// Arguments of `render`.
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    /// What to render.
+    #[arg(value_enum)]
+    pub target: RenderTarget,
+    /// The stack file, or a directory holding `berth.yaml`.
+    #[arg(default_value = ".")]
+    pub stack: PathBuf,
+    /// The directory to write to.
+    #[arg(short = 'o', long = "out", value_name = "DIR")]
+    pub out: PathBuf,
+    /// Kubernetes: parallel pods of each pipeline's backfill Job.
+    #[arg(long, default_value_t = 2, value_name = "N")]
+    pub backfill_parallelism: u32,
+}
+
+/// Targets `render` writes files for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RenderTarget {
+    /// A compose file.
+    Compose,
+    /// Kubernetes manifests.
+    Kubernetes,
+}
+
+/// Arguments of `apply`.
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// The stack file, or a directory holding `berth.yaml`.
+    #[arg(default_value = ".")]
+    pub stack: PathBuf,
+    /// Delete objects the stack no longer declares (without it they are only listed).
+    #[arg(long)]
+    pub prune: bool,
+    /// Seconds to wait for every component to be ready.
+    #[arg(long, default_value_t = 600)]
+    pub timeout: u64,
+    /// Do not wait for readiness.
+    #[arg(long)]
+    pub no_wait: bool,
+    /// Parallel pods of each pipeline's backfill Job.
+    #[arg(long, default_value_t = 2, value_name = "N")]
+    pub backfill_parallelism: u32,
+}
+
+/// Arguments of `diff`.
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The stack file, or a directory holding `berth.yaml`.
+    #[arg(default_value = ".")]
+    pub stack: PathBuf,
+    /// Parallel pods of each pipeline's backfill Job.
+    #[arg(long, default_value_t = 2, value_name = "N")]
+    pub backfill_parallelism: u32,
+}
+
+/// Arguments of `down`.
+#[derive(Debug, Args)]
+pub struct DownArgs {
+    /// The stack file, or a directory holding `berth.yaml`.
+    #[arg(default_value = ".")]
+    pub stack: PathBuf,
+    /// Remove the named volumes too (the state and every component's data).
+    #[arg(long)]
+    pub volumes: bool,
+}
+
+/// Arguments of `status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The stack file, or a directory holding `berth.yaml`.
+    #[arg(default_value = ".")]
+    pub stack: PathBuf,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `keys` subcommands.
@@ -240,6 +389,13 @@ pub struct UpArgs {
     /// Serve without ingesting first.
     #[arg(long)]
     pub no_ingest: bool,
+    /// Where to start the stack: in this process (local, the default) or as containers
+    /// on Docker Compose.
+    #[arg(long, value_enum, default_value_t = UpTarget::Local)]
+    pub target: UpTarget,
+    /// Seconds to wait for every container to be ready (compose target).
+    #[arg(long, default_value_t = 600)]
+    pub timeout: u64,
     /// Demand an API key even when none exist.
     #[arg(long)]
     pub require_keys: bool,
@@ -386,6 +542,15 @@ pub struct PlanArgs {
     /// Print the plan as JSON (stable; see docs/plan-json.md).
     #[arg(long)]
     pub json: bool,
+}
+
+/// Where `up` starts a stack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum UpTarget {
+    /// One process on this machine.
+    Local,
+    /// Containers on Docker Compose.
+    Compose,
 }
 
 /// Targets, as command-line values.

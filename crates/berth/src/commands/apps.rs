@@ -22,6 +22,9 @@ const CONVERSATIONAL: &[AppKind] = &[AppKind::Rag, AppKind::Chat];
 const PREFERRED_PORT: u16 = 8080;
 
 pub(crate) fn up(args: &UpArgs, catalogs: &[PathBuf]) -> anyhow::Result<Outcome> {
+    if args.target == crate::cli::UpTarget::Compose {
+        return super::containers::up_compose(args, catalogs);
+    }
     let stack = StackOption {
         stack: args.stack.clone(),
     };

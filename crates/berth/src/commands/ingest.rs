@@ -92,7 +92,7 @@ pub(crate) fn run(args: &IngestArgs, catalogs: &[PathBuf]) -> anyhow::Result<Out
 }
 
 /// Runs one pipeline and prints its summary. Returns whether documents failed.
-fn run_one(
+pub(super) fn run_one(
     store: &mut StateStore,
     plan: &berth_stack::plan::Plan,
     name: &str,

@@ -2,13 +2,16 @@
 
 mod apps;
 mod catalog;
+mod containers;
 mod docs;
 mod ingest;
 mod init;
 mod keys;
+mod kubernetes;
 mod plan;
 mod search;
 mod serve;
+mod worker;
 
 use crate::Outcome;
 use crate::cli::{Cli, Command, TargetArg};
@@ -68,6 +71,14 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Ask(args) => apps::ask(&args, &cli.catalogs),
         Command::Chat(args) => apps::chat(&args, &cli.catalogs),
         Command::Sql(args) => apps::sql(&args, &cli.catalogs),
+        Command::Worker(args) => worker::run(&args, &cli.catalogs),
+        Command::Probe(args) => worker::probe(&args),
+        Command::Image(cmd) => containers::image(&cmd),
+        Command::Render(args) => containers::render(&args, &cli.catalogs),
+        Command::Apply(args) => kubernetes::apply(&args, &cli.catalogs),
+        Command::Diff(args) => kubernetes::diff(&args, &cli.catalogs),
+        Command::Down(args) => containers::down(&args, &cli.catalogs),
+        Command::Status(args) => containers::status(&args, &cli.catalogs),
     }
 }
 
@@ -146,11 +157,14 @@ pub(crate) fn load_and_plan(
     let (catalog, catalog_diags) = catalog(&dirs, &mut sources)?;
     diags.extend(catalog_diags);
 
-    let target = target.map(|t| match t {
-        TargetArg::Local => Target::Local,
-        TargetArg::Compose => Target::Compose,
-        TargetArg::Kubernetes => Target::Kubernetes,
-    });
+    let target = match target {
+        Some(t) => Some(match t {
+            TargetArg::Local => Target::Local,
+            TargetArg::Compose => Target::Compose,
+            TargetArg::Kubernetes => Target::Kubernetes,
+        }),
+        None => target_from_env()?,
+    };
     let state = StateDir::for_stack(&stack_path);
     let effective = target.unwrap_or(stack.target.value);
     let recorded = state
@@ -177,6 +191,23 @@ pub(crate) fn load_and_plan(
             report::diagnostics(&diags.sorted(), &sources)?;
             Ok(Planned::Invalid)
         }
+    }
+}
+
+/// The environment variable naming the target inside a container: berth's roles re-read
+/// the stack there and must resolve it as the target that started them.
+pub(crate) const TARGET_ENV: &str = "BERTH_TARGET";
+
+fn target_from_env() -> anyhow::Result<Option<Target>> {
+    match std::env::var(TARGET_ENV).as_deref() {
+        Err(_) | Ok("") => Ok(None),
+        Ok("local") => Ok(Some(Target::Local)),
+        Ok("compose") => Ok(Some(Target::Compose)),
+        Ok("kubernetes") => Ok(Some(Target::Kubernetes)),
+        Ok(other) => Err(UserError(format!(
+            "{TARGET_ENV}=`{other}` is not a target (local, compose or kubernetes)"
+        ))
+        .into()),
     }
 }
 
