@@ -77,6 +77,32 @@ struct Inner {
     store: Option<StateStore>,
     index: Option<Arc<EmbeddedIndex>>,
     seen_version: Option<i64>,
+    /// The index commit the open index was read at.
+    seen_commit: Option<CommitMark>,
+}
+
+/// What identifies one commit of the embedded index on disk: its `meta.json`, which every
+/// commit replaces (a new file, renamed into place). Another process (a worker) syncs the
+/// index after its runs without changing the state store, so the store's version alone
+/// does not tell a reader that the index moved on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct CommitMark {
+    inode: u64,
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+}
+
+fn commit_mark(index_dir: &Path) -> Option<CommitMark> {
+    let meta = std::fs::metadata(index_dir.join("meta.json")).ok()?;
+    #[cfg(unix)]
+    let inode = std::os::unix::fs::MetadataExt::ino(&meta);
+    #[cfg(not(unix))]
+    let inode = 0;
+    Some(CommitMark {
+        inode,
+        len: meta.len(),
+        modified: meta.modified().ok(),
+    })
 }
 
 /// A pipeline ready to be searched; shareable across threads. Searching blocks (disk,
@@ -129,6 +155,7 @@ impl Knowledge {
                 store: None,
                 index: None,
                 seen_version: None,
+                seen_commit: None,
             }),
         }
     }
@@ -182,8 +209,11 @@ impl Knowledge {
         let pipeline = self.pipeline.clone();
         let store = self.store(inner)?;
         let version = store.data_version()?;
+        let dir = sync::index_dir(&self.state_dir, &pipeline);
+        let commit = commit_mark(&dir);
         if let (Some(index), Some(seen)) = (&inner.index, inner.seen_version)
             && seen == version
+            && inner.seen_commit == commit
         {
             return Ok((index.clone(), None));
         }
@@ -211,6 +241,11 @@ impl Knowledge {
                     (index, Some(report))
                 }
             }
+            // An ingest elsewhere holds the state directory and has not committed an index
+            // yet: nothing is searchable so far.
+            Err(_) if commit.is_none() => {
+                return Err(KnowledgeError::NotIngested(pipeline));
+            }
             Err(_) => (
                 self.open_index(store, model.as_deref())
                     .map_err(|e| match e {
@@ -223,6 +258,8 @@ impl Knowledge {
         let index = Arc::new(index);
         inner.index = Some(index.clone());
         inner.seen_version = Some(version);
+        // The mark read before opening: a commit since then only costs one more reopen.
+        inner.seen_commit = commit;
         Ok((index, report))
     }
 

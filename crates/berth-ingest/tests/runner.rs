@@ -352,3 +352,52 @@ mod model {
         }
     }
 }
+
+/// A long-running reader (the gateway) beside a worker that holds the state directory:
+/// the reader sees "not ingested" while no index is committed, then every index the
+/// worker commits, even when the state store did not change in between.
+#[test]
+fn a_reader_follows_the_index_a_worker_commits() {
+    use berth_index::Principal;
+    use berth_ingest::knowledge::{Knowledge, KnowledgeError};
+    use berth_ingest::state::StateLock;
+
+    let mut f = Fixture::new();
+    let state_dir = f.dir.path().join(".berth");
+    let reader = Knowledge::with_embedder("idx", &state_dir, None);
+    // The worker holds the directory for its whole life.
+    let _worker = StateLock::acquire(&state_dir).unwrap();
+    f.write(
+        "a.md",
+        "The harbour pilot boards every vessel at the outer buoy.",
+    );
+    f.run();
+    let anyone = Principal::default();
+    // Chunks are in the store, but no index was committed yet.
+    match reader.search("harbour pilot", &anyone, 3, None) {
+        Err(KnowledgeError::NotIngested(p)) => assert_eq!(p, "idx"),
+        other => panic!("expected not ingested, got {other:?}"),
+    }
+    // The worker syncs the index after its run; the store's data does not change.
+    let sync = |store: &mut StateStore| {
+        berth_ingest::index::open_synced(store, &state_dir, "idx", None).unwrap();
+    };
+    sync(&mut f.store);
+    let hits = reader.search("harbour pilot", &anyone, 3, None).unwrap();
+    assert_eq!(hits.hits.len(), 1, "{hits:?}");
+    // A second document: ingested, then indexed; the reader follows both steps.
+    f.write(
+        "b.md",
+        "Cargo cranes unload the container ship at the quay.",
+    );
+    f.run();
+    let before = reader
+        .search("cargo cranes quay", &anyone, 3, None)
+        .unwrap();
+    assert!(before.hits.is_empty(), "not indexed yet: {before:?}");
+    sync(&mut f.store);
+    let after = reader
+        .search("cargo cranes quay", &anyone, 3, None)
+        .unwrap();
+    assert_eq!(after.hits.len(), 1, "{after:?}");
+}

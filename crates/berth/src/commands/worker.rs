@@ -13,6 +13,9 @@ use berth_ingest::state::{StateLock, StateStore};
 use std::path::Path;
 use std::time::Duration;
 
+/// Documents committed together by the worker, at most.
+const WORKER_BATCH_DOCUMENTS: usize = 8;
+
 pub(crate) fn run(args: &WorkerArgs, catalogs: &[std::path::PathBuf]) -> anyhow::Result<Outcome> {
     let Planned::Ok { plan, state, .. } = load_and_plan(&args.stack.stack, catalogs, None, false)?
     else {
@@ -48,7 +51,12 @@ pub(crate) fn run(args: &WorkerArgs, catalogs: &[std::path::PathBuf]) -> anyhow:
     let _lock = StateLock::acquire(state.path()).map_err(|e| UserError(e.to_string()))?;
     let mut store = StateStore::open(&state.database())
         .with_context(|| format!("opening the state store under {}", state.path().display()))?;
-    let mut options = RunOptions::default();
+    // A long-running worker commits often: each commit is progress that a restart keeps
+    // and that the gateway and `berth docs` see at once.
+    let mut options = RunOptions {
+        batch_documents: WORKER_BATCH_DOCUMENTS,
+        ..RunOptions::default()
+    };
     if let Some(c) = args.concurrency {
         options.concurrency = c.max(1);
     }
