@@ -51,7 +51,8 @@ pub enum Command {
     Index(IndexCommand),
     /// Run the gateway: the stack's models behind one OpenAI-compatible API.
     Serve(ServeArgs),
-    /// Ingest every pipeline, then serve the gateway, the apps and the web UI.
+    /// Start a stack: here, ingest every pipeline then serve the gateway, the apps and the
+    /// web UI; on Docker Compose, start its containers in dependency order.
     Up(UpArgs),
     /// Ask an app a question (in process; streams the answer, then its citations).
     Ask(AskArgs),
@@ -389,10 +390,11 @@ pub struct UpArgs {
     /// Serve without ingesting first.
     #[arg(long)]
     pub no_ingest: bool,
-    /// Where to start the stack: in this process (local, the default) or as containers
-    /// on Docker Compose.
-    #[arg(long, value_enum, default_value_t = UpTarget::Local)]
-    pub target: UpTarget,
+    /// Where to start the stack: in this process (local) or as containers on Docker
+    /// Compose. Default: the stack file's `target:` (a Kubernetes stack is applied with
+    /// `berth apply` instead).
+    #[arg(long, value_enum)]
+    pub target: Option<UpTarget>,
     /// Seconds to wait for every container to be ready (compose target).
     #[arg(long, default_value_t = 600)]
     pub timeout: u64,

@@ -2,6 +2,7 @@
 
 use super::serve::{self, Served};
 use crate::Outcome;
+use crate::cli::UpTarget;
 use crate::cli::{
     AppTarget, AskArgs, ChatArgs, IngestArgs, ServeArgs, SqlArgs, StackOption, UpArgs,
 };
@@ -11,7 +12,7 @@ use berth_index::Principal;
 use berth_serve::Gateway;
 use berth_serve::apps::CHAT_URL_ENV;
 use berth_serve::apps::assistant::Answer;
-use berth_stack::stack::AppKind;
+use berth_stack::stack::{AppKind, Target};
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 
@@ -22,7 +23,22 @@ const CONVERSATIONAL: &[AppKind] = &[AppKind::Rag, AppKind::Chat];
 const PREFERRED_PORT: u16 = 8080;
 
 pub(crate) fn up(args: &UpArgs, catalogs: &[PathBuf]) -> anyhow::Result<Outcome> {
-    if args.target == crate::cli::UpTarget::Compose {
+    let target = match args.target {
+        Some(t) => t,
+        None => match stack_target(&args.stack) {
+            Some(Target::Compose) => UpTarget::Compose,
+            Some(Target::Kubernetes) => {
+                return Err(UserError(
+                    "this stack targets Kubernetes: `berth apply` applies it to the cluster \
+                     (`berth up --target local` runs it here instead)"
+                        .into(),
+                )
+                .into());
+            }
+            _ => UpTarget::Local,
+        },
+    };
+    if target == UpTarget::Compose {
         return super::containers::up_compose(args, catalogs);
     }
     let stack = StackOption {
@@ -58,6 +74,14 @@ pub(crate) fn up(args: &UpArgs, catalogs: &[PathBuf]) -> anyhow::Result<Outcome>
     serve::serve(&serve_args, catalogs, |address, served| {
         banner(address, served, &stack_arg)
     })
+}
+
+/// The `target:` a stack file names, when it can be read (errors surface later, with
+/// positions, when the stack is planned).
+fn stack_target(stack: &Path) -> Option<Target> {
+    let path = berth_deploy::load::stack_path(stack);
+    let (file, _, _) = berth_deploy::load::stack_file(&path).ok()?;
+    file.map(|f| f.target.value)
 }
 
 /// What to do next, printed once the gateway listens.
