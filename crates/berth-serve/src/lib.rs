@@ -20,6 +20,7 @@ pub mod apps;
 mod auth;
 mod breaker;
 pub mod config;
+pub mod embedder;
 mod error;
 pub mod keys;
 mod metrics;

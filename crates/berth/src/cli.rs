@@ -373,6 +373,12 @@ pub struct ServeArgs {
     /// Model and app requests in flight at most; more are answered 503 at once.
     #[arg(long, value_name = "N", default_value_t = berth_serve::DEFAULT_MAX_IN_FLIGHT)]
     pub max_in_flight: usize,
+    /// Embedder role: the model's directory (a sentence-transformers layout).
+    #[arg(long, value_name = "DIR", required_if_eq("role", "embedder"))]
+    pub model_dir: Option<PathBuf>,
+    /// Embedder role: the name clients use for the model (default: the directory's name).
+    #[arg(long, value_name = "NAME")]
+    pub model_name: Option<String>,
 }
 
 /// Arguments of `up`.
@@ -461,6 +467,8 @@ pub struct ChatArgs {
 pub enum RoleArg {
     /// The OpenAI-compatible gateway.
     Gateway,
+    /// The built-in embedding model over the OpenAI embeddings API.
+    Embedder,
 }
 
 /// Ranking modes of `berth search`.

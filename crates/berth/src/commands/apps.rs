@@ -69,6 +69,8 @@ pub(crate) fn up(args: &UpArgs, catalogs: &[PathBuf]) -> anyhow::Result<Outcome>
         port,
         require_keys: args.require_keys,
         max_in_flight: berth_serve::DEFAULT_MAX_IN_FLIGHT,
+        model_dir: None,
+        model_name: None,
     };
     let stack_arg = args.stack.display().to_string();
     serve::serve(&serve_args, catalogs, |address, served| {

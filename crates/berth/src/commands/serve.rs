@@ -68,7 +68,40 @@ fn stamp(path: &Path) -> Option<(SystemTime, u64)> {
 }
 
 pub(crate) fn run(args: &ServeArgs, catalogs: &[PathBuf]) -> anyhow::Result<Outcome> {
-    serve(args, catalogs, |_, _| {})
+    match args.role {
+        crate::cli::RoleArg::Gateway => serve(args, catalogs, |_, _| {}),
+        crate::cli::RoleArg::Embedder => embedder(args),
+    }
+}
+
+/// The embedder role: the built-in model over the OpenAI embeddings API. It needs no
+/// stack: the model directory is all it serves.
+fn embedder(args: &ServeArgs) -> anyhow::Result<Outcome> {
+    let dir = args
+        .model_dir
+        .as_ref()
+        .ok_or_else(|| UserError("--model-dir is required for the embedder role".into()))?;
+    let name = args.model_name.clone().unwrap_or_else(|| {
+        dir.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "embedder".into())
+    });
+    let spec = dir.display().to_string();
+    let model = berth_models::BuiltinEmbedder::load(&spec, &Default::default())
+        .map_err(|e| UserError(format!("loading the model in {spec}: {e}")))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind((args.host.as_str(), args.port))
+            .await
+            .map_err(|e| UserError(format!("cannot listen on {}:{}: {e}", args.host, args.port)))?;
+        let address = listener.local_addr()?;
+        println!("berth embedder listening on http://{address}/v1 (model: {name})");
+        berth_serve::embedder::serve_embedder(listener, Arc::new(model), name).await?;
+        Ok::<_, anyhow::Error>(Outcome::Ok)
+    })
 }
 
 /// Serves the stack of `args` until interrupted; `banner` prints what to tell the user

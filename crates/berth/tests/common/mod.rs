@@ -49,8 +49,14 @@ impl Drop for Server {
 impl Server {
     /// Starts the gateway with extra environment variables and waits until it listens.
     pub fn start(dir: &Path, env: &[(&str, &str)]) -> Server {
+        Server::start_args(dir, &["serve", "--port", "0"], env)
+    }
+
+    /// Starts berth with `args` (a server that prints `listening on http://…`) and waits
+    /// until it listens.
+    pub fn start_args(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
-            .args(["serve", "--port", "0"])
+            .args(args)
             .current_dir(dir)
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
