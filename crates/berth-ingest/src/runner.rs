@@ -21,13 +21,12 @@ use crate::parsers::{Format, ParseErrorKind, RawDocument, parse_contained};
 use crate::pipeline::Pipeline;
 use crate::sources::Entry;
 use crate::state::{
-    ChunkRecord, DocStatus, DocumentRow, IndexedDocument, Outcome, RunCounts, StateError,
-    StateStore, now_ms,
+    ChunkRecord, Claim, DocStatus, DocumentRow, IndexedDocument, IngestState, Outcome, RunCounts,
+    StateError, now_ms,
 };
 use berth_models::Embedder;
 use berth_stack::stack::Acl;
 use std::collections::{BTreeSet, HashSet};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -44,6 +43,9 @@ pub struct RunOptions {
     pub batch_documents: usize,
     /// Bytes of chunk text committed per transaction, at most.
     pub batch_bytes: usize,
+    /// With a shared state store, how long to wait before asking again for documents
+    /// other workers hold.
+    pub lease_retry: Duration,
 }
 
 impl Default for RunOptions {
@@ -56,6 +58,7 @@ impl Default for RunOptions {
             backoff: Duration::from_millis(200),
             batch_documents: 2048,
             batch_bytes: 32 * 1024 * 1024,
+            lease_retry: Duration::from_millis(500),
         }
     }
 }
@@ -142,7 +145,7 @@ enum Done {
 
 /// Runs a pipeline once. The caller holds the state lock (one run per state store).
 pub fn run(
-    store: &mut StateStore,
+    store: &mut dyn IngestState,
     pipeline: &Pipeline,
     options: &RunOptions,
     progress: &mut dyn FnMut(&Progress),
@@ -224,23 +227,28 @@ pub fn run(
         counts,
     });
 
-    let next = AtomicUsize::new(0);
     let workers = options.concurrency.max(1).min(jobs.len().max(1));
+    let shared = store.shared();
+    // Jobs go out one index at a time, once claimed: with a shared store other workers
+    // take what this one cannot, lease by lease.
+    let (job_tx, job_rx) = mpsc::channel::<usize>();
+    let job_rx = std::sync::Mutex::new(job_rx);
     let commit_result: Result<(), StateError> = std::thread::scope(|scope| {
         let (tx, rx) = mpsc::sync_channel::<Done>(workers * 2);
         let mut started = 0;
         for _ in 0..workers {
             let tx = tx.clone();
             let jobs = &jobs;
-            let next = &next;
+            let job_rx = &job_rx;
             // A generous stack: parsers of nested formats run on these threads.
             let spawned = std::thread::Builder::new()
                 .name("ingest-worker".into())
                 .stack_size(16 * 1024 * 1024)
                 .spawn_scoped(scope, move || {
                     loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(Job { entry, previous }) = jobs.get(i) else {
+                        let next = job_rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                        let Some(Job { entry, previous }) = next.ok().and_then(|i| jobs.get(i))
+                        else {
                             break;
                         };
                         let done = process(pipeline, entry, *previous, options);
@@ -260,7 +268,69 @@ pub fn run(
             "no ingest worker thread could be started"
         );
         drop(tx);
-        for done in rx {
+        let window = started.max(1) * 2;
+        let mut waiting: std::collections::VecDeque<usize> = (0..jobs.len()).collect();
+        let mut deferred: Vec<usize> = Vec::new();
+        let mut in_flight = 0usize;
+        loop {
+            while in_flight < window && !waiting.is_empty() {
+                let take = (window - in_flight).min(waiting.len());
+                let picked: Vec<usize> = waiting.drain(..take).collect();
+                let wanted: Vec<(String, String)> = picked
+                    .iter()
+                    .map(|&i| {
+                        let e = jobs[i].entry;
+                        (
+                            document_id(&pipeline.source_name, &e.path),
+                            e.revision.clone(),
+                        )
+                    })
+                    .collect();
+                let claims = store.claim(&pipeline.name, &pipeline.fingerprint, &wanted)?;
+                for (i, claim) in picked.into_iter().zip(claims) {
+                    match claim {
+                        Claim::Mine => {
+                            if job_tx.send(i).is_err() {
+                                break;
+                            }
+                            in_flight += 1;
+                        }
+                        Claim::Elsewhere => deferred.push(i),
+                        Claim::Settled => {
+                            processed += 1;
+                            counts.unchanged += 1;
+                        }
+                    }
+                }
+            }
+            if in_flight == 0 {
+                if deferred.is_empty() {
+                    break;
+                }
+                // Other workers hold the rest. Commit what is done, then ask again once
+                // their leases had time to end (a live worker renews them and finishes;
+                // a dead one's expire and the documents come to us).
+                if !batch.is_empty() {
+                    flush(
+                        store,
+                        run_id,
+                        pipeline,
+                        &mut batch,
+                        &mut batch_added,
+                        &mut counts,
+                        &mut failures,
+                    )?;
+                    batch_bytes = 0;
+                    batch_chunks = 0;
+                    store.update_run(run_id, &counts, "running", None)?;
+                }
+                debug_assert!(shared, "a store that refuses claims is shared");
+                std::thread::sleep(options.lease_retry);
+                waiting.extend(deferred.drain(..));
+                continue;
+            }
+            let Ok(done) = rx.recv() else { break };
+            in_flight -= 1;
             processed += 1;
             match done {
                 Done::Indexed { doc, added } => {
@@ -312,6 +382,7 @@ pub fn run(
                 counts,
             });
         }
+        drop(job_tx);
         Ok(())
     });
     if let Err(e) = commit_result {
@@ -370,7 +441,7 @@ pub fn run(
 
 /// Embeds (when the pipeline does) and commits a batch of outcomes, then empties it.
 fn flush(
-    store: &mut StateStore,
+    store: &mut dyn IngestState,
     run_id: i64,
     pipeline: &Pipeline,
     batch: &mut Vec<Outcome>,

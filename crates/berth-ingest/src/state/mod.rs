@@ -5,7 +5,9 @@
 //! either the old state or the new one — never a document marked done without its
 //! chunks. Chunk writes are upserts by id, so doing one twice changes nothing.
 
+mod backend;
 mod conversations;
+pub mod postgres;
 mod schema;
 mod views;
 
@@ -31,6 +33,18 @@ pub enum StateError {
         #[source]
         source: rusqlite::Error,
     },
+    /// The PostgreSQL state store could not be reached or used.
+    #[error("state store {url}: {source}")]
+    Postgres {
+        /// The connection URL, password hidden.
+        url: String,
+        /// What PostgreSQL said.
+        #[source]
+        source: ::postgres::Error,
+    },
+    /// The heartbeat that keeps a worker's leases alive could not start.
+    #[error("cannot start the state store heartbeat: {0}")]
+    Heartbeat(#[source] std::io::Error),
     /// The database is newer than this berth.
     #[error("state store {} has schema version {found}; this berth knows up to {known}", path.display())]
     TooNew {
@@ -45,6 +59,8 @@ pub enum StateError {
 
 /// Result type of the state store.
 pub type Result<T, E = StateError> = std::result::Result<T, E>;
+
+pub use backend::{Claim, IngestState};
 
 /// Exclusive use of a state directory: one ingest at a time per state store. Released
 /// when dropped (or when the process dies).
@@ -94,14 +110,14 @@ pub enum DocStatus {
 }
 
 impl DocStatus {
-    fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             DocStatus::Pending => "pending",
             DocStatus::Done => "done",
             DocStatus::Failed => "failed",
         }
     }
-    fn parse(s: &str) -> DocStatus {
+    pub(crate) fn parse(s: &str) -> DocStatus {
         match s {
             "done" => DocStatus::Done,
             "failed" => DocStatus::Failed,

@@ -1,5 +1,6 @@
 //! `berth ingest` and `berth runs`.
 
+use super::store::Store;
 use super::{Planned, load_and_plan};
 use crate::Outcome;
 use crate::cli::{IngestArgs, RunsArgs};
@@ -9,7 +10,7 @@ use berth_deploy::{load, state::StateDir};
 use berth_ingest::continuous::{TriggerSpec, Triggers};
 use berth_ingest::pipeline::Pipeline;
 use berth_ingest::runner::{self, Phase, Progress, RunOptions};
-use berth_ingest::state::{StateLock, StateStore};
+use berth_ingest::state::StateStore;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
@@ -36,9 +37,7 @@ pub(crate) fn run(args: &IngestArgs, catalogs: &[PathBuf]) -> anyhow::Result<Out
     }
     let stack_path = load::stack_path(&args.stack.stack);
     let base = stack_path.parent().unwrap_or(Path::new(".")).to_path_buf();
-    let _lock = StateLock::acquire(state.path()).map_err(|e| UserError(e.to_string()))?;
-    let mut store = StateStore::open(&state.database())
-        .with_context(|| format!("opening the state store under {}", state.path().display()))?;
+    let mut store = super::store::open(&plan, &state)?;
     let mut options = RunOptions::default();
     if let Some(c) = args.concurrency {
         options.concurrency = c.max(1);
@@ -93,7 +92,7 @@ pub(crate) fn run(args: &IngestArgs, catalogs: &[PathBuf]) -> anyhow::Result<Out
 
 /// Runs one pipeline and prints its summary. Returns whether documents failed.
 pub(super) fn run_one(
-    store: &mut StateStore,
+    store: &mut Store,
     plan: &berth_stack::plan::Plan,
     name: &str,
     base: &Path,
@@ -102,7 +101,9 @@ pub(super) fn run_one(
 ) -> anyhow::Result<bool> {
     let pipeline = Pipeline::from_plan(plan, name, base).map_err(|e| UserError(e.to_string()))?;
     let mut display = ProgressDisplay::new(name);
-    let report = match runner::run(store, &pipeline, options, &mut |p| display.update(p)) {
+    let report = match runner::run(store.ingest(), &pipeline, options, &mut |p| {
+        display.update(p)
+    }) {
         Ok(r) => r,
         Err(runner::RunError::Source { message, .. }) => {
             display.finish();
@@ -131,8 +132,12 @@ pub(super) fn run_one(
     if !report.failures.is_empty() {
         println!("  (`berth docs --failed` lists them; `berth docs show ID` shows one)");
     }
-    let model = pipeline.embedder.as_ref().map(|e| e.model().to_string());
-    super::search::sync_after_run(store, state_dir, name, model.as_deref())?;
+    // The embedded index is derived from a local state store; a shared one is the
+    // system of record for every worker, and each reader keeps its own index.
+    if let Store::Local { store, .. } = store {
+        let model = pipeline.embedder.as_ref().map(|e| e.model().to_string());
+        super::search::sync_after_run(store, state_dir, name, model.as_deref())?;
+    }
     Ok(!report.failures.is_empty())
 }
 

@@ -11,6 +11,7 @@ mod kubernetes;
 mod plan;
 mod search;
 mod serve;
+mod store;
 mod worker;
 
 use crate::Outcome;

@@ -9,7 +9,6 @@ use anyhow::Context as _;
 use berth_deploy::load;
 use berth_ingest::continuous::{TriggerSpec, Triggers};
 use berth_ingest::runner::RunOptions;
-use berth_ingest::state::{StateLock, StateStore};
 use std::path::Path;
 use std::time::Duration;
 
@@ -48,9 +47,7 @@ pub(crate) fn run(args: &WorkerArgs, catalogs: &[std::path::PathBuf]) -> anyhow:
     });
     println!("worker: health on http://{address}/healthz, metrics on http://{address}/metrics");
 
-    let _lock = StateLock::acquire(state.path()).map_err(|e| UserError(e.to_string()))?;
-    let mut store = StateStore::open(&state.database())
-        .with_context(|| format!("opening the state store under {}", state.path().display()))?;
+    let mut store = super::store::open(&plan, &state)?;
     // A long-running worker commits often: each commit is progress that a restart keeps
     // and that the gateway and `berth docs` see at once.
     let mut options = RunOptions {
