@@ -212,7 +212,28 @@ impl ProgressDisplay {
     }
 }
 
-pub(crate) fn runs(args: &RunsArgs) -> anyhow::Result<Outcome> {
+pub(crate) fn runs(args: &RunsArgs, catalogs: &[PathBuf]) -> anyhow::Result<Outcome> {
+    // A stack whose state store is shared lists every worker's runs from there.
+    let shared = match load::stack_path(&args.stack.stack).exists() {
+        true => match load_and_plan(&args.stack.stack, catalogs, None, false)? {
+            Planned::Ok { plan, .. } => super::store::shared_url(&plan)?,
+            Planned::Invalid => return Ok(Outcome::Invalid),
+        },
+        false => None,
+    };
+    if let Some(url) = shared {
+        let mut store =
+            berth_ingest::state::postgres::PgStateStore::connect(&url, Default::default())
+                .with_context(|| {
+                    format!(
+                        "opening the state store at {}",
+                        berth_ingest::state::postgres::redact(&url)
+                    )
+                })?;
+        let all = store.runs(usize::MAX >> 1)?;
+        let runs: Vec<_> = all.iter().take(args.limit).cloned().collect();
+        return print_runs(args, &runs, &all);
+    }
     let Some(mut store) = open_existing(&args.stack.stack)? else {
         // Machine-readable forms stay machine-readable: no runs is an empty list.
         if args.json {
@@ -223,13 +244,23 @@ pub(crate) fn runs(args: &RunsArgs) -> anyhow::Result<Outcome> {
         return Ok(Outcome::Ok);
     };
     let runs = store.runs(args.limit)?;
+    let all = if args.metrics {
+        store.runs(usize::MAX >> 1)?
+    } else {
+        Vec::new()
+    };
+    print_runs(args, &runs, &all)
+}
+
+/// Prints runs as a table, JSON, or (over `all`) Prometheus counters.
+fn print_runs(
+    args: &RunsArgs,
+    runs: &[berth_ingest::state::RunRow],
+    all: &[berth_ingest::state::RunRow],
+) -> anyhow::Result<Outcome> {
     let mut out = std::io::stdout().lock();
     if args.metrics {
-        write!(
-            out,
-            "{}",
-            berth_ingest::metrics::render(&store.runs(usize::MAX >> 1)?)
-        )?;
+        write!(out, "{}", berth_ingest::metrics::render(all))?;
     } else if args.json {
         writeln!(out, "{}", serde_json::to_string_pretty(&runs)?)?;
     } else {
@@ -247,7 +278,7 @@ pub(crate) fn runs(args: &RunsArgs) -> anyhow::Result<Outcome> {
             "SAME",
             "CHUNKS"
         )?;
-        for r in &runs {
+        for r in runs {
             let c = r.counts;
             let secs = r
                 .finished_ms

@@ -62,7 +62,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Plan(args) => plan::run(&args, &cli.catalogs),
         Command::Catalog(cmd) => catalog::run(&cmd, &cli.catalogs),
         Command::Ingest(args) => ingest::run(&args, &cli.catalogs),
-        Command::Runs(args) => ingest::runs(&args),
+        Command::Runs(args) => ingest::runs(&args, &cli.catalogs),
         Command::Docs(args) => docs::run(&args),
         Command::Search(args) => search::run(&args, &cli.catalogs),
         Command::Index(cmd) => search::index(&cmd, &cli.catalogs),

@@ -22,7 +22,7 @@ pub(crate) enum Store {
         _lock: StateLock,
     },
     /// PostgreSQL, shared with other workers.
-    Shared(PgStateStore),
+    Shared(Box<PgStateStore>),
 }
 
 impl Store {
@@ -30,7 +30,7 @@ impl Store {
     pub(crate) fn ingest(&mut self) -> &mut dyn IngestState {
         match self {
             Store::Local { store, .. } => store,
-            Store::Shared(s) => s,
+            Store::Shared(s) => s.as_mut(),
         }
     }
 }
@@ -98,7 +98,7 @@ pub(crate) fn open(plan: &Plan, state: &StateDir) -> anyhow::Result<Store> {
         }
         let store = PgStateStore::connect(&url, options)
             .with_context(|| format!("opening the state store at {}", redact(&url)))?;
-        return Ok(Store::Shared(store));
+        return Ok(Store::Shared(Box::new(store)));
     }
     let lock = StateLock::acquire(state.path()).map_err(|e| UserError(e.to_string()))?;
     let store = StateStore::open(&state.database())
