@@ -17,86 +17,13 @@ use std::time::{Duration, Instant};
 use berth_index::{
     Acl, EmbeddedIndex, Filter, IndexChunk, Mode, Principal, Retriever, SearchRequest, VectorStore,
 };
+use synthetic::{Rng, Zipf, vocabulary};
 
-const VOCABULARY: usize = 30_000;
+mod synthetic;
+
 const GROUPS: usize = 50;
 const CHUNKS_PER_DOCUMENT: usize = 10;
 const K: usize = 10;
-
-/// splitmix64.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn uniform(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-    fn gaussian(&mut self) -> f32 {
-        let u = self.uniform().max(f64::MIN_POSITIVE);
-        let v = self.uniform();
-        ((-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()) as f32
-    }
-    fn unit_vector(&mut self, dim: usize) -> Vec<f32> {
-        let v: Vec<f32> = (0..dim).map(|_| self.gaussian()).collect();
-        let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-        v.into_iter().map(|x| x / norm).collect()
-    }
-}
-
-/// Pseudo-words built from syllables ("kalomi", "drevu", ...), distinct and stable.
-fn vocabulary() -> Vec<String> {
-    const ONSETS: [&str; 16] = [
-        "b", "d", "f", "g", "k", "l", "m", "n", "p", "r", "s", "t", "v", "dr", "st", "tr",
-    ];
-    const VOWELS: [&str; 6] = ["a", "e", "i", "o", "u", "ai"];
-    let syllables: Vec<String> = ONSETS
-        .iter()
-        .flat_map(|o| VOWELS.iter().map(move |v| format!("{o}{v}")))
-        .collect();
-    let n = syllables.len();
-    (0..VOCABULARY)
-        .map(|i| {
-            let (a, b, c) = (i % n, (i / n) % n, i / (n * n));
-            if c == 0 {
-                format!("{}{}x", syllables[a], syllables[b])
-            } else {
-                format!("{}{}{}", syllables[a], syllables[b], syllables[c % n])
-            }
-        })
-        .collect()
-}
-
-/// Samples ranks with probability ∝ 1 / rank^1.07 (a Zipf law close to natural text).
-struct Zipf(Vec<f64>);
-
-impl Zipf {
-    fn new(n: usize) -> Self {
-        let mut total = 0.0;
-        Zipf(
-            (1..=n)
-                .map(|r| {
-                    total += 1.0 / (r as f64).powf(1.07);
-                    total
-                })
-                .collect(),
-        )
-    }
-    fn sample(&self, rng: &mut Rng) -> usize {
-        let target = rng.uniform() * self.0.last().copied().unwrap_or(0.0);
-        self.0
-            .partition_point(|&c| c < target)
-            .min(self.0.len() - 1)
-    }
-}
 
 struct Args {
     chunks: usize,

@@ -111,13 +111,79 @@ pub enum IndexError {
     /// The vector index (usearch) failed.
     #[error("the vector index (usearch) failed: {0}")]
     Vectors(String),
+    /// The settings of a store are unusable: a connection URL that does not parse, a
+    /// table name that is not a plain identifier, a vector dimension the store cannot
+    /// index. Nothing was connected to or written.
+    #[error("invalid {setting}: {reason}")]
+    Settings {
+        /// Which setting (`connection URL`, `table name`, `vector dimension`).
+        setting: &'static str,
+        /// What is wrong and what is accepted.
+        reason: String,
+    },
+    /// Connecting to PostgreSQL failed (refused, unreachable, authentication).
+    #[cfg(feature = "pgvector")]
+    #[error("cannot connect to PostgreSQL at {server}")]
+    Connect {
+        /// The server as `user@host:port/database` (never with the password).
+        server: String,
+        /// What the client said.
+        #[source]
+        source: postgres::Error,
+    },
+    /// The pgvector extension is not installed on the server, cannot be created in the
+    /// database by this user, or is too old.
+    #[error("the pgvector extension is not usable on {server}: {reason}")]
+    Extension {
+        /// The server as `user@host:port/database` (never with the password).
+        server: String,
+        /// What is missing and how to fix it.
+        reason: String,
+    },
+    /// A PostgreSQL statement failed.
+    #[cfg(feature = "pgvector")]
+    #[error("PostgreSQL failed to {action} in schema {schema}")]
+    Postgres {
+        /// The store's schema.
+        schema: String,
+        /// What the store was doing (`search`, `replace document doc-1`, …).
+        action: String,
+        /// What the server or the client said.
+        #[source]
+        source: postgres::Error,
+    },
+    /// The store's tables exist but were made for another vector dimension, text search
+    /// configuration or table layout.
+    #[error("the tables in schema {schema} are out of date and must be rebuilt: {reason}")]
+    StaleTables {
+        /// The store's schema.
+        schema: String,
+        /// What differs, in words.
+        reason: String,
+    },
+    /// Changes staged since the last commit were lost (the connection or the transaction
+    /// failed half way); the store refuses further writes until it is opened again, so
+    /// that a caller cannot commit a partial batch believing it whole.
+    #[error(
+        "changes to schema {schema} since the last commit were lost ({reason}); open the store again and repeat them"
+    )]
+    Aborted {
+        /// The store's schema.
+        schema: String,
+        /// What failed.
+        reason: String,
+    },
 }
 
 impl IndexError {
-    /// Whether the on-disk index cannot be used and should be recreated with
-    /// [`crate::EmbeddedIndex::create`] and refilled from the system of record.
+    /// Whether the index cannot be used and should be recreated (with
+    /// [`crate::EmbeddedIndex::create`], or `PgVectorStore::create` for the pgvector
+    /// store) and refilled from the system of record.
     pub fn needs_rebuild(&self) -> bool {
-        matches!(self, Self::Corrupt { .. } | Self::Stale { .. })
+        matches!(
+            self,
+            Self::Corrupt { .. } | Self::Stale { .. } | Self::StaleTables { .. }
+        )
     }
 }
 

@@ -15,6 +15,9 @@
 //!   missing, inconsistent or built for another model, [`EmbeddedIndex::open`] returns an
 //!   [`IndexError`] for which [`IndexError::needs_rebuild`] holds, and the caller rebuilds
 //!   it from the state store.
+//! - [`PgVectorStore`] (module [`stores::pgvector`], cargo feature `pgvector`, on by
+//!   default) keeps the chunks in PostgreSQL with pgvector: full-text search (GIN) and
+//!   HNSW, permissions and filters inside the SQL, same semantics behind the same traits.
 //! - [`fusion`] holds reciprocal rank fusion, shared by every store.
 //!
 //! # Example
@@ -68,7 +71,10 @@
 //! It does not embed text (the caller passes vectors; see `berth-models`), chunk documents
 //! or decide what to re-index (`berth-ingest`, which keeps the system of record and uses
 //! [`VectorStore::stamps`]), nor authenticate callers (the gateway builds the
-//! [`Principal`]). It performs no network I/O and starts no runtime.
+//! [`Principal`]). The embedded store performs no network I/O and starts no runtime; the
+//! pgvector store talks to PostgreSQL through the synchronous `postgres` client (which
+//! drives each connection on a small runtime of its own), and is left out by building
+//! without the `pgvector` feature.
 
 mod error;
 pub mod fusion;
@@ -80,6 +86,8 @@ pub use fusion::Fusion;
 pub use principal::{Acl, Principal};
 pub use stores::embedded::EmbeddedIndex;
 pub use stores::embedded::bm25::bm25_terms;
+#[cfg(feature = "pgvector")]
+pub use stores::pgvector::PgVectorStore;
 pub use stores::{
     Filter, IndexChunk, Mode, ParseModeError, Retriever, SearchHit, SearchRequest, VectorStore,
 };

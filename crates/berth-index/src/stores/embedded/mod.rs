@@ -26,7 +26,7 @@ pub(crate) mod bm25;
 mod catalog;
 pub(crate) mod meta;
 mod search;
-mod vectors;
+pub(crate) mod vectors;
 
 use crate::fusion::Fusion;
 use std::collections::{BTreeMap, HashMap};

@@ -16,21 +16,12 @@ use super::meta::META_FILE;
 use super::vectors::{Vectors, normalized};
 use crate::error::IndexError;
 use crate::fusion::reciprocal_rank_fusion;
-use crate::stores::{Mode, Retriever, SearchHit, SearchRequest};
+use crate::stores::{Mode, Retriever, SearchHit, SearchRequest, hybrid_depth};
 
 /// Below this many permitted chunks (or 5% of the index, if larger), the dense search scans
 /// the permitted chunks exactly instead of walking the graph: a graph walk that must skip
 /// most nodes is slower and may not find `k` of the few.
 const EXACT_SCAN_MIN: usize = 2048;
-
-/// How deep each list of a hybrid search goes, given `k`: four times `k`, at least 50, so
-/// that the fused top `k` is rarely decided by truncation. At 100,000 chunks, depth 50
-/// instead of 100 cuts hybrid latency by about a third (the graph walk's candidate list
-/// shrinks to usearch's default of 64); RRF gives ranks beyond 50 little weight anyway.
-/// Depth is never below `k`, so `min(k, |bm25 ∪ dense|)` hits always come back.
-fn hybrid_depth(k: usize) -> usize {
-    k.saturating_mul(4).max(50)
-}
 
 impl EmbeddedIndex {
     fn bm25_list(
