@@ -238,8 +238,14 @@ impl Bm25 {
             Some(writer) => writer,
             None => {
                 let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
-                self.index
-                    .writer_with_num_threads(threads, threads * WRITER_HEAP_PER_THREAD)?
+                let writer = self
+                    .index
+                    .writer_with_num_threads(threads, threads * WRITER_HEAP_PER_THREAD)?;
+                // A writer killed between writing a segment's delete file and committing
+                // leaves that file behind, under the very name the next commit picks:
+                // files the last commit does not use go before anything is written.
+                writer.garbage_collect_files().wait()?;
+                writer
             }
         };
         Ok(self.writer.insert(writer))

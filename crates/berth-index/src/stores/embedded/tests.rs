@@ -748,3 +748,81 @@ fn dense_search_returns_k_even_when_few_chunks_are_permitted() {
         assert!(pair[0].score >= pair[1].score);
     }
 }
+
+/// A process killed inside a commit, after tantivy wrote a delete file but before the
+/// commit landed, leaves that file behind; the next writer picks the same name for the
+/// same work. Reproduced exactly: the state before a delete-and-commit, plus the file
+/// that commit wrote.
+#[test]
+fn files_left_by_a_writer_killed_inside_a_commit_do_not_block_the_next_one() {
+    fn copy(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for e in std::fs::read_dir(from).unwrap() {
+            let e = e.unwrap();
+            if e.file_type().unwrap().is_dir() {
+                copy(&e.path(), &to.join(e.file_name()));
+            } else {
+                std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+            }
+        }
+    }
+    fn files(root: &Path, dir: &Path, out: &mut std::collections::BTreeSet<std::path::PathBuf>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                files(root, &p, out);
+            } else {
+                out.insert(p.strip_prefix(root).unwrap().to_path_buf());
+            }
+        }
+    }
+    let listing = |root: &Path| {
+        let mut out = std::collections::BTreeSet::new();
+        files(root, root, &mut out);
+        out
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let original = dir.path().join("index");
+    drop(sample(&original));
+    let before = dir.path().join("before");
+    copy(&original, &before);
+    let delete_and_commit = |path: &Path| -> Result<(), IndexError> {
+        let mut index = EmbeddedIndex::open(path, Some(DIM), Some("test-model"))?;
+        index.delete_document("cats")?;
+        index.commit()
+    };
+    delete_and_commit(&original).unwrap();
+    // The files that commit added, planted in the copy taken before it: what a kill
+    // between writing them and switching meta.json leaves.
+    let planted: Vec<_> = listing(&original)
+        .difference(&listing(&before))
+        .filter(|p| p.extension().is_some_and(|e| e == "del"))
+        .cloned()
+        .collect();
+    assert!(!planted.is_empty(), "the commit wrote no delete file");
+    // tantivy records a file as its own (`.managed.json`) before writing it.
+    let managed: Vec<_> = listing(&original)
+        .into_iter()
+        .filter(|p| p.file_name().is_some_and(|n| n == ".managed.json"))
+        .collect();
+    assert!(!managed.is_empty(), "no .managed.json");
+    let planted: Vec<_> = planted.into_iter().chain(managed).collect();
+    for p in &planted {
+        let (from, to) = (original.join(p), before.join(p));
+        std::fs::copy(from, to).unwrap();
+    }
+    delete_and_commit(&before).unwrap();
+    let index = EmbeddedIndex::open(&before, Some(DIM), Some("test-model")).unwrap();
+    let hits = search(
+        &index,
+        Mode::Bm25,
+        "cats purr",
+        None,
+        &anyone(),
+        &Filter::default(),
+        5,
+    )
+    .unwrap();
+    assert!(!index.stamps().contains_key("cats"), "{hits:?}");
+    assert!(hits.iter().all(|h| h.document_id != "cats"), "{hits:?}");
+}
