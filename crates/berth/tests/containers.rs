@@ -8,9 +8,8 @@
 mod common;
 
 use berth_ingest::state::StateStore;
-use common::{berth, berth_ok};
+use common::{Snapshot, berth, berth_ok, snapshot_of};
 use serde_json::Value;
-use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -91,34 +90,14 @@ fn write_collection(docs: &Path) -> usize {
     n + 1
 }
 
-/// Documents (id → status and content hash) and chunks (id → text hash) of a state
-/// store, and its integrity problems.
-fn snapshot(
-    db: &Path,
-) -> (
-    BTreeMap<String, String>,
-    BTreeMap<String, String>,
-    Vec<String>,
-) {
+/// The snapshot of a state store, and its integrity problems.
+fn snapshot(db: &Path) -> (Snapshot, Vec<String>) {
     let mut store = StateStore::open(db).unwrap();
-    let docs: BTreeMap<String, String> = store
-        .documents("handbook-index")
-        .unwrap()
-        .into_iter()
-        .map(|(id, d)| {
-            (
-                id,
-                format!("{:?}:{}", d.status, d.content_hash.unwrap_or_default()),
-            )
-        })
-        .collect();
-    let mut chunks = BTreeMap::new();
-    for id in docs.keys() {
-        for c in store.chunks_of("handbook-index", id).unwrap() {
-            chunks.insert(c.id, blake3::hash(c.text.as_bytes()).to_hex().to_string());
-        }
-    }
-    (docs, chunks, store.check().unwrap())
+    let documents = store.documents("handbook-index").unwrap();
+    let snap = snapshot_of(documents, |id| {
+        store.chunks_of("handbook-index", id).unwrap()
+    });
+    (snap, store.check().unwrap())
 }
 
 /// Removes the stack's containers, network and volumes even when the test fails.
@@ -290,8 +269,8 @@ fn compose_stack_ingests_answers_survives_a_killed_worker_and_goes_down_clean() 
     write_stack(&clean, &project);
     write_collection(&clean.join("docs"));
     berth_ok(&clean, &["ingest"]);
-    let (docs_a, chunks_a, problems_a) = snapshot(&copied.join("state.db"));
-    let (docs_b, chunks_b, problems_b) = snapshot(&clean.join(".berth/state.db"));
+    let ((docs_a, chunks_a), problems_a) = snapshot(&copied.join("state.db"));
+    let ((docs_b, chunks_b), problems_b) = snapshot(&clean.join(".berth/state.db"));
     assert!(problems_a.is_empty(), "{problems_a:?}");
     assert!(problems_b.is_empty(), "{problems_b:?}");
     assert_eq!(docs_a.len(), documents);

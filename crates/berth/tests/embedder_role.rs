@@ -6,24 +6,8 @@ mod common;
 
 use base64::Engine as _;
 use berth_models::{BuiltinEmbedder, Embedder as _};
-use common::Server;
+use common::{Server, model_dir};
 use serde_json::Value;
-use std::path::PathBuf;
-
-/// The all-MiniLM-L6-v2 weights, or a loud skip (a failure under CI, which fetches them).
-fn model_dir() -> Option<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.models/all-MiniLM-L6-v2");
-    if dir.join("model.safetensors").is_file() {
-        return Some(dir.canonicalize().unwrap());
-    }
-    let message = format!(
-        "model weights not found at {}: run bench/fetch-model.sh",
-        dir.display()
-    );
-    assert!(std::env::var_os("CI").is_none(), "{message}");
-    eprintln!("SKIPPED: {message}");
-    None
-}
 
 #[test]
 fn the_embedder_role_serves_the_builtin_model_over_the_openai_api() {

@@ -4,9 +4,9 @@
 
 mod common;
 
-use common::{berth, berth_ok as ok};
+use common::{berth, berth_ok as ok, model_dir};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 fn hits(dir: &Path, args: &[&str]) -> Vec<Value> {
     let mut all = vec!["search", "--json"];
@@ -19,27 +19,6 @@ fn documents(hits: &[Value]) -> Vec<String> {
     hits.iter()
         .map(|h| h["document_id"].as_str().unwrap().to_string())
         .collect()
-}
-
-/// The all-MiniLM-L6-v2 weights, or a loud skip (a failure under CI, which fetches them).
-fn model_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("BERTH_TEST_MODEL_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.models/all-MiniLM-L6-v2")
-        });
-    if dir.join("model.safetensors").is_file() {
-        return Some(dir.canonicalize().unwrap());
-    }
-    let message = format!(
-        "model weights not found at {}: run bench/fetch-model.sh",
-        dir.display()
-    );
-    if std::env::var_os("CI").is_some() {
-        panic!("{message}");
-    }
-    eprintln!("SKIPPED: {message}");
-    None
 }
 
 fn write(dir: &Path, name: &str, text: &str) {

@@ -7,7 +7,7 @@ mod common;
 
 use berth_ingest::state::StateStore;
 use berth_ingest::state::postgres::{PgOptions, PgStateStore, with_credentials};
-use std::collections::BTreeMap;
+use common::{Snapshot, snapshot_of};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -159,54 +159,16 @@ fn round(dir: &Path, url: &str, rng: &mut Rng, window: Duration) -> Vec<i64> {
     left
 }
 
-type Snapshot = (BTreeMap<String, String>, BTreeMap<String, String>);
-
-fn hash(text: &str) -> String {
-    blake3::hash(text.as_bytes()).to_hex().to_string()
-}
-
 fn pg_snapshot(url: &str) -> Snapshot {
     let mut store = PgStateStore::connect(url, PgOptions::default()).unwrap();
-    let docs: BTreeMap<String, String> = store
-        .documents(PIPELINE)
-        .unwrap()
-        .into_iter()
-        .map(|(id, d)| {
-            (
-                id,
-                format!("{:?}:{}", d.status, d.content_hash.unwrap_or_default()),
-            )
-        })
-        .collect();
-    let mut chunks = BTreeMap::new();
-    for id in docs.keys() {
-        for c in store.chunks_of(PIPELINE, id).unwrap() {
-            chunks.insert(c.id, hash(&c.text));
-        }
-    }
-    (docs, chunks)
+    let documents = store.documents(PIPELINE).unwrap();
+    snapshot_of(documents, |id| store.chunks_of(PIPELINE, id).unwrap())
 }
 
 fn sqlite_snapshot(db: &Path) -> Snapshot {
     let mut store = StateStore::open(db).unwrap();
-    let docs: BTreeMap<String, String> = store
-        .documents(PIPELINE)
-        .unwrap()
-        .into_iter()
-        .map(|(id, d)| {
-            (
-                id,
-                format!("{:?}:{}", d.status, d.content_hash.unwrap_or_default()),
-            )
-        })
-        .collect();
-    let mut chunks = BTreeMap::new();
-    for id in docs.keys() {
-        for c in store.chunks_of(PIPELINE, id).unwrap() {
-            chunks.insert(c.id, hash(&c.text));
-        }
-    }
-    (docs, chunks)
+    let documents = store.documents(PIPELINE).unwrap();
+    snapshot_of(documents, |id| store.chunks_of(PIPELINE, id).unwrap())
 }
 
 fn copy_dir(from: &Path, to: &Path) {

@@ -47,26 +47,7 @@ pub(crate) fn run(args: &IngestArgs, catalogs: &[PathBuf]) -> anyhow::Result<Out
         any_failed |= run_one(&mut store, &plan, name, &base, state.path(), &options)?;
     }
     if args.watch || args.schedule {
-        let mut spec = TriggerSpec {
-            debounce: std::time::Duration::from_millis(500),
-            ..TriggerSpec::default()
-        };
-        for name in &names {
-            let p = &plan.pipelines[name];
-            if args.schedule
-                && let Some(s) = &p.schedule
-            {
-                spec.schedules.insert(name.clone(), s.clone());
-            }
-            if args.watch
-                && let Some(path) = plan.sources.get(&p.source).and_then(|s| s.path.as_ref())
-            {
-                let dir = base.join(path);
-                if dir.is_dir() {
-                    spec.watched.insert(name.clone(), dir);
-                }
-            }
-        }
+        let spec = trigger_spec(&plan, &names, &base, args.watch, args.schedule);
         if spec.schedules.is_empty() && spec.watched.is_empty() {
             return Err(UserError(
                 "nothing to wait for: no pipeline has a `schedule:` (for --schedule) or a directory source (for --watch)".into(),
@@ -88,6 +69,34 @@ pub(crate) fn run(args: &IngestArgs, catalogs: &[PathBuf]) -> anyhow::Result<Out
     } else {
         Outcome::Ok
     })
+}
+
+/// What makes `names` run again: their `schedule:` (with `schedule`) and changes under
+/// their directory sources (with `watch`), debounced.
+pub(super) fn trigger_spec(
+    plan: &berth_stack::plan::Plan,
+    names: &[String],
+    base: &Path,
+    watch: bool,
+    schedule: bool,
+) -> TriggerSpec {
+    let mut spec = TriggerSpec {
+        debounce: std::time::Duration::from_millis(500),
+        ..TriggerSpec::default()
+    };
+    for name in names {
+        let p = &plan.pipelines[name];
+        if schedule && let Some(s) = &p.schedule {
+            spec.schedules.insert(name.clone(), s.clone());
+        }
+        if watch && let Some(path) = plan.sources.get(&p.source).and_then(|s| s.path.as_ref()) {
+            let dir = base.join(path);
+            if dir.is_dir() {
+                spec.watched.insert(name.clone(), dir);
+            }
+        }
+    }
+    spec
 }
 
 /// Runs one pipeline and prints its summary. Returns whether documents failed.

@@ -7,7 +7,7 @@ use crate::cli::{ProbeArgs, WorkerArgs};
 use crate::report::UserError;
 use anyhow::Context as _;
 use berth_deploy::load;
-use berth_ingest::continuous::{TriggerSpec, Triggers};
+use berth_ingest::continuous::Triggers;
 use berth_ingest::runner::RunOptions;
 use std::path::Path;
 use std::time::Duration;
@@ -61,22 +61,7 @@ pub(crate) fn run(args: &WorkerArgs, catalogs: &[std::path::PathBuf]) -> anyhow:
     for name in &names {
         super::ingest::run_one(&mut store, &plan, name, &base, state.path(), &options)?;
     }
-    let mut spec = TriggerSpec {
-        debounce: Duration::from_millis(500),
-        ..TriggerSpec::default()
-    };
-    for name in &names {
-        let p = &plan.pipelines[name];
-        if let Some(s) = &p.schedule {
-            spec.schedules.insert(name.clone(), s.clone());
-        }
-        if let Some(path) = plan.sources.get(&p.source).and_then(|s| s.path.as_ref()) {
-            let dir = base.join(path);
-            if dir.is_dir() {
-                spec.watched.insert(name.clone(), dir);
-            }
-        }
-    }
+    let spec = super::ingest::trigger_spec(&plan, &names, &base, true, true);
     if spec.schedules.is_empty() && spec.watched.is_empty() {
         println!("worker: every pipeline ran; nothing to watch or schedule, staying up for probes");
         loop {

@@ -146,3 +146,56 @@ impl Server {
         (status, body)
     }
 }
+
+/// The all-MiniLM-L6-v2 weights (`BERTH_TEST_MODEL_DIR`, else `.models/`), or a loud
+/// skip (a failure under CI, which fetches them).
+pub fn model_dir() -> Option<std::path::PathBuf> {
+    let dir = std::env::var_os("BERTH_TEST_MODEL_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../../.models/all-MiniLM-L6-v2")
+        });
+    if dir.join("model.safetensors").is_file() {
+        return Some(dir.canonicalize().unwrap());
+    }
+    let message = format!(
+        "model weights not found at {}: run bench/fetch-model.sh",
+        dir.display()
+    );
+    if std::env::var_os("CI").is_some() {
+        panic!("{message}");
+    }
+    eprintln!("SKIPPED: {message}");
+    None
+}
+
+/// Documents (id → status and content hash) and chunks (id → hash of the text) of one
+/// pipeline, whatever store they were read from: what two runs are compared by.
+pub type Snapshot = (
+    std::collections::BTreeMap<String, String>,
+    std::collections::BTreeMap<String, String>,
+);
+
+/// A [`Snapshot`] of `documents`, their chunks read with `chunks_of`.
+pub fn snapshot_of(
+    documents: std::collections::BTreeMap<String, berth_ingest::state::DocumentRow>,
+    mut chunks_of: impl FnMut(&str) -> Vec<berth_ingest::state::ChunkRecord>,
+) -> Snapshot {
+    let mut chunks = std::collections::BTreeMap::new();
+    for id in documents.keys() {
+        for c in chunks_of(id) {
+            chunks.insert(c.id, blake3::hash(c.text.as_bytes()).to_hex().to_string());
+        }
+    }
+    let docs = documents
+        .into_iter()
+        .map(|(id, d)| {
+            (
+                id,
+                format!("{:?}:{}", d.status, d.content_hash.unwrap_or_default()),
+            )
+        })
+        .collect();
+    (docs, chunks)
+}
