@@ -75,6 +75,9 @@ impl Drop for Database {
 
 const PIPELINE: &str = "idx";
 
+/// The workers' lease time.
+const LEASE_MS: i64 = 2000;
+
 fn write_stack(dir: &Path, state_url: Option<&str>) {
     let state = match state_url {
         Some(url) => format!(
@@ -109,7 +112,7 @@ fn worker(dir: &Path) -> Child {
         .args(["ingest", "--concurrency", "1"])
         .current_dir(dir)
         .env("PG_PASSWORD", "unused-with-trust-auth")
-        .env("BERTH_LEASE_SECONDS", "2")
+        .env("BERTH_LEASE_SECONDS", (LEASE_MS / 1000).to_string())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -237,6 +240,32 @@ fn three_workers_with_random_kills_converge_to_one_clean_run() {
 
     // One more run finds nothing left to do: the survivors finished the killed worker's
     // share, and marks the killed runs as interrupted.
+    // A dead worker is known dead once its heartbeat is older than the lease: the next
+    // run may start only then to be sure to see it (polled on the store, bounded).
+    let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let lease_ago = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64
+            - LEASE_MS;
+        let fresh: i64 = c
+            .query_one(
+                "SELECT count(*) FROM berth.runs WHERE id = ANY($1) AND heartbeat_ms >= $2",
+                &[&killed_runs, &lease_ago],
+            )
+            .unwrap()
+            .get(0);
+        if fresh == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "a killed worker's heartbeat kept going"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let last = worker(&shared).wait_with_output().unwrap();
     assert!(
         last.status.success(),
