@@ -7,7 +7,8 @@
 //! that is missing, corrupt, or made for another embedding model is rebuilt from the
 //! state store, with no parsing and no embedding.
 
-use crate::state::{StateError, StateStore};
+use crate::state::{ReadState, StateError};
+use berth_index::PgVectorStore;
 use berth_index::{Acl, EmbeddedIndex, IndexChunk, IndexError, VectorStore};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -46,7 +47,7 @@ pub struct SyncReport {
 /// rebuilding it when it is missing, corrupt or stale, and brings it in step with the
 /// state store. `model` names the pipeline's embedding model (none: keyword only).
 pub fn open_synced(
-    store: &mut StateStore,
+    store: &mut dyn ReadState,
     state_dir: &Path,
     pipeline: &str,
     model: Option<&str>,
@@ -71,7 +72,7 @@ pub fn open_synced(
 
 /// Rebuilds the index of `pipeline` from the state store, whatever its state.
 pub fn rebuild(
-    store: &mut StateStore,
+    store: &mut dyn ReadState,
     state_dir: &Path,
     pipeline: &str,
     model: Option<&str>,
@@ -84,10 +85,58 @@ pub fn rebuild(
     Ok((index, report))
 }
 
+/// Opens the pgvector store of `pipeline` at `url` for vectors of `dimension`, starting it
+/// afresh when its tables were made for another dimension or layout (the next sync fills
+/// it again from the state store).
+pub fn open_pgvector(
+    url: &str,
+    pipeline: &str,
+    dimension: usize,
+) -> Result<(PgVectorStore, Option<String>), SyncError> {
+    let schema = crate::stores::vector_schema(pipeline);
+    match PgVectorStore::open(url, &schema, dimension) {
+        Ok(store) => Ok((store, None)),
+        Err(e) if e.needs_rebuild() => {
+            let reason = e.to_string();
+            Ok((
+                PgVectorStore::create(url, &schema, dimension)?,
+                Some(reason),
+            ))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Brings a pgvector store in step with the state store, unless another process is doing
+/// so right now (`None`: its writer lock was taken). Several readers and workers follow
+/// one state store; the lock keeps them from writing the same documents at once, and the
+/// stamps are read again under it, so each writes only what nobody wrote before.
+pub fn sync_pgvector(
+    store: &mut dyn ReadState,
+    pipeline: &str,
+    vectors: &mut PgVectorStore,
+) -> Result<Option<SyncReport>, SyncError> {
+    if !vectors.try_lock_writes()? {
+        return Ok(None);
+    }
+    let result = vectors
+        .reload_stamps()
+        .map_err(SyncError::from)
+        .and_then(|()| sync(store, pipeline, vectors));
+    let unlocked = vectors.unlock_writes();
+    let report = result?;
+    unlocked?;
+    if report.updated > 0 || report.removed > 0 {
+        // Fresh statistics, so the planner keeps choosing the HNSW index for filters.
+        vectors.analyze()?;
+    }
+    Ok(Some(report))
+}
+
 /// Brings `index` in step with the state store for `pipeline`: documents whose stamp
 /// differs are rewritten, documents no longer indexed in the state are removed.
 pub fn sync(
-    store: &mut StateStore,
+    store: &mut dyn ReadState,
     pipeline: &str,
     index: &mut dyn VectorStore,
 ) -> Result<SyncReport, SyncError> {

@@ -6,12 +6,20 @@
 //! step — when no ingest holds the state directory — or re-reads what the ingest
 //! committed. A long-running server therefore always answers from the latest ingested
 //! documents without restarting.
+//!
+//! The state store is the embedded SQLite one or a shared PostgreSQL one; the index is
+//! the built-in one under the state directory (a private copy per reader when the state
+//! is shared) or, when the pipeline stores into pgvector, one set of tables every reader
+//! and worker shares.
 
 use crate::index::{self as sync, SyncError, SyncReport};
 use crate::pipeline::{self, PipelineError};
-use crate::state::{ChunkView, StateError, StateLock, StateStore};
+use crate::state::postgres::{PgOptions, PgStateStore, redact};
+use crate::state::{ChunkView, ReadState, StateError, StateLock, StateStore};
+use crate::stores::{self, StoreError};
 use berth_index::{
-    EmbeddedIndex, Filter, IndexError, Mode, Principal, Retriever, SearchHit, SearchRequest,
+    EmbeddedIndex, Filter, IndexError, Mode, PgVectorStore, Principal, Retriever, SearchHit,
+    SearchRequest,
 };
 use berth_models::Embedder;
 use berth_stack::plan::Plan;
@@ -31,6 +39,9 @@ pub enum KnowledgeError {
     /// The pipeline's embedder could not be set up.
     #[error(transparent)]
     Pipeline(#[from] PipelineError),
+    /// A store the stack binds cannot be used.
+    #[error(transparent)]
+    Store(#[from] StoreError),
     /// Dense search was asked of a pipeline without vectors.
     #[error(
         "pipeline `{0}` has no `embed` model, so it has no vectors to search; use keyword (bm25) search or add `embed:` to the pipeline"
@@ -73,9 +84,57 @@ pub struct Retrieved {
     pub warning: Option<String>,
 }
 
+/// Where a reader finds a pipeline's state.
+#[derive(Clone, Default)]
+pub enum StateSource {
+    /// The embedded SQLite store of the state directory.
+    #[default]
+    Local,
+    /// A shared PostgreSQL store, by URL (credentials in, never shown).
+    Postgres(String),
+}
+
+impl std::fmt::Debug for StateSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StateSource::Local => f.write_str("Local"),
+            StateSource::Postgres(url) => f.debug_tuple("Postgres").field(&redact(url)).finish(),
+        }
+    }
+}
+
+/// The index a search reads.
+#[derive(Clone)]
+enum Searchable {
+    /// The built-in index, reopened after each commit.
+    Embedded(Arc<EmbeddedIndex>),
+    /// pgvector tables, synced in place.
+    Pg(Arc<Mutex<PgVectorStore>>),
+}
+
+impl Searchable {
+    fn dimension(&self) -> Option<usize> {
+        match self {
+            Searchable::Embedded(index) => index.dimension(),
+            Searchable::Pg(store) => Some(lock(store).dimension()),
+        }
+    }
+
+    fn search(&self, request: &SearchRequest<'_>) -> Result<Vec<SearchHit>, IndexError> {
+        match self {
+            Searchable::Embedded(index) => index.search(request),
+            Searchable::Pg(store) => lock(store).search(request),
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 struct Inner {
-    store: Option<StateStore>,
-    index: Option<Arc<EmbeddedIndex>>,
+    store: Option<Box<dyn ReadState>>,
+    index: Option<Searchable>,
     seen_version: Option<i64>,
     /// The index commit the open index was read at.
     seen_commit: Option<CommitMark>,
@@ -111,6 +170,9 @@ pub struct Knowledge {
     pipeline: String,
     state_dir: PathBuf,
     embedder: Option<Arc<dyn Embedder>>,
+    state: StateSource,
+    /// The pgvector URL, when the pipeline stores there.
+    vectors: Option<String>,
     inner: Mutex<Inner>,
 }
 
@@ -120,25 +182,57 @@ impl std::fmt::Debug for Knowledge {
             .field("pipeline", &self.pipeline)
             .field("state_dir", &self.state_dir)
             .field("embeds", &self.embedder.is_some())
+            .field("state", &self.state)
+            .field("pgvector", &self.vectors.as_deref().map(redact))
             .finish()
     }
 }
 
 impl Knowledge {
-    /// The knowledge of `pipeline` in `plan`, whose state lives in `state_dir`;
+    /// The knowledge of `pipeline` in `plan`, whose local state lives in `state_dir`;
     /// relative paths of the stack (model directories) resolve against `base`. Sets up the
-    /// pipeline's embedder when it embeds (loading a built-in model).
+    /// pipeline's embedder when it embeds (loading a built-in model), and reads the state
+    /// store and vector store the stack binds.
     pub fn open(
         plan: &Plan,
         pipeline: &str,
         state_dir: &Path,
         base: &Path,
     ) -> Result<Knowledge, KnowledgeError> {
+        Ok(Knowledge::for_plan(plan, pipeline, state_dir)?
+            .with_query_embedder(pipeline::embedder(plan, pipeline, base)?.map(|(e, _)| e)))
+    }
+
+    /// Like [`Knowledge::open`] without an embedder (keyword search only), so no model
+    /// is loaded.
+    pub fn for_plan(
+        plan: &Plan,
+        pipeline: &str,
+        state_dir: &Path,
+    ) -> Result<Knowledge, KnowledgeError> {
         if !plan.pipelines.contains_key(pipeline) {
             return Err(KnowledgeError::UnknownPipeline(pipeline.to_string()));
         }
-        let embedder = pipeline::embedder(plan, pipeline, base)?.map(|(e, _)| e);
-        Ok(Knowledge::with_embedder(pipeline, state_dir, embedder))
+        let state = match stores::state_store_url(plan)? {
+            Some(url) => StateSource::Postgres(url),
+            None => StateSource::Local,
+        };
+        let vectors = stores::vector_store_url(plan, pipeline)?;
+        Ok(Knowledge::with_embedder(pipeline, state_dir, None).with_stores(state, vectors))
+    }
+
+    /// The same knowledge, reading `state` and, when given, the pgvector store at
+    /// `vectors` instead of the built-in index.
+    pub fn with_stores(mut self, state: StateSource, vectors: Option<String>) -> Knowledge {
+        self.state = state;
+        self.vectors = vectors;
+        self
+    }
+
+    /// The same knowledge, embedding queries with `embedder`.
+    pub fn with_query_embedder(mut self, embedder: Option<Arc<dyn Embedder>>) -> Knowledge {
+        self.embedder = embedder;
+        self
     }
 
     /// Like [`Knowledge::open`] with the embedder given (or none: keyword search only).
@@ -151,6 +245,8 @@ impl Knowledge {
             pipeline: pipeline.to_string(),
             state_dir: state_dir.to_path_buf(),
             embedder,
+            state: StateSource::Local,
+            vectors: None,
             inner: Mutex::new(Inner {
                 store: None,
                 index: None,
@@ -176,22 +272,30 @@ impl Knowledge {
 
     fn with_store<T>(
         &self,
-        f: impl FnOnce(&mut StateStore) -> Result<T, StateError>,
+        f: impl FnOnce(&mut dyn ReadState) -> Result<T, StateError>,
     ) -> Result<T, KnowledgeError> {
         let mut inner = self.lock();
         let store = self.store(&mut inner)?;
         Ok(f(store)?)
     }
 
-    fn store<'a>(&self, inner: &'a mut Inner) -> Result<&'a mut StateStore, KnowledgeError> {
+    fn store<'a>(&self, inner: &'a mut Inner) -> Result<&'a mut dyn ReadState, KnowledgeError> {
         if inner.store.is_none() {
-            let db = self.state_dir.join("state.db");
-            if !db.exists() {
-                return Err(KnowledgeError::NotIngested(self.pipeline.clone()));
-            }
-            inner.store = Some(StateStore::open(&db)?);
+            let store: Box<dyn ReadState> = match &self.state {
+                StateSource::Local => {
+                    let db = self.state_dir.join("state.db");
+                    if !db.exists() {
+                        return Err(KnowledgeError::NotIngested(self.pipeline.clone()));
+                    }
+                    Box::new(StateStore::open(&db)?)
+                }
+                StateSource::Postgres(url) => {
+                    Box::new(PgStateStore::connect_reader(url, PgOptions::default())?)
+                }
+            };
+            inner.store = Some(store);
         }
-        Ok(inner.store.as_mut().expect("just set"))
+        Ok(inner.store.as_deref_mut().expect("just set"))
     }
 
     /// Brings the index in step with the state store if the store changed since the last
@@ -204,7 +308,10 @@ impl Knowledge {
     fn refresh_locked(
         &self,
         inner: &mut Inner,
-    ) -> Result<(Arc<EmbeddedIndex>, Option<SyncReport>), KnowledgeError> {
+    ) -> Result<(Searchable, Option<SyncReport>), KnowledgeError> {
+        if let Some(url) = &self.vectors {
+            return self.refresh_pgvector(inner, url);
+        }
         let model = self.embedder.as_ref().map(|e| e.model().to_string());
         let pipeline = self.pipeline.clone();
         let store = self.store(inner)?;
@@ -217,7 +324,7 @@ impl Knowledge {
         {
             return Ok((index.clone(), None));
         }
-        let store = inner.store.as_mut().expect("opened above");
+        let store = inner.store.as_deref_mut().expect("opened above");
         let sync_error = |source| KnowledgeError::Sync {
             pipeline: pipeline.clone(),
             source,
@@ -255,7 +362,7 @@ impl Knowledge {
                 None,
             ),
         };
-        let index = Arc::new(index);
+        let index = Searchable::Embedded(Arc::new(index));
         inner.index = Some(index.clone());
         inner.seen_version = Some(version);
         // The mark read before opening: a commit since then only costs one more reopen.
@@ -263,9 +370,53 @@ impl Knowledge {
         Ok((index, report))
     }
 
+    /// Like the built-in index's refresh, for a pipeline stored in pgvector: the tables
+    /// are shared, so they are synced in place by whoever holds their writer lock.
+    fn refresh_pgvector(
+        &self,
+        inner: &mut Inner,
+        url: &str,
+    ) -> Result<(Searchable, Option<SyncReport>), KnowledgeError> {
+        let pipeline = self.pipeline.clone();
+        let sync_error = |source| KnowledgeError::Sync {
+            pipeline: pipeline.clone(),
+            source,
+        };
+        let store = self.store(inner)?;
+        let version = store.data_version()?;
+        if let (Some(index), Some(seen)) = (&inner.index, inner.seen_version)
+            && seen == version
+        {
+            return Ok((index.clone(), None));
+        }
+        let store = inner.store.as_deref_mut().expect("opened above");
+        let Some(dimension) = store.vector_dimension(&pipeline)? else {
+            return Err(KnowledgeError::NotIngested(pipeline));
+        };
+        let vectors = match &inner.index {
+            Some(Searchable::Pg(vectors)) if lock(vectors).dimension() == dimension => {
+                vectors.clone()
+            }
+            _ => {
+                let (opened, _) =
+                    sync::open_pgvector(url, &pipeline, dimension).map_err(sync_error)?;
+                Arc::new(Mutex::new(opened))
+            }
+        };
+        let store = inner.store.as_deref_mut().expect("opened above");
+        let report =
+            sync::sync_pgvector(store, &pipeline, &mut lock(&vectors)).map_err(sync_error)?;
+        let index = Searchable::Pg(vectors);
+        inner.index = Some(index.clone());
+        // When another process holds the writer lock it is syncing now; look again next
+        // time rather than trust a version it may not have reached.
+        inner.seen_version = report.is_some().then_some(version);
+        Ok((index, report))
+    }
+
     fn open_index(
         &self,
-        store: &mut StateStore,
+        store: &mut dyn ReadState,
         model: Option<&str>,
     ) -> Result<EmbeddedIndex, KnowledgeError> {
         let dimension = store.vector_dimension(&self.pipeline)?;

@@ -11,6 +11,7 @@
 //!   [`state`] store.
 //! - [`index`]: keeps the pipeline's `berth-index` retrieval index in step with the state
 //!   store, rebuilding it when needed.
+//! - [`stores`]: which state store and vector store a stack's bindings select.
 //!
 //! This crate does not run models or answer searches itself; `berth-models` embeds and
 //! `berth-index` searches.
@@ -26,4 +27,5 @@ pub mod pipeline;
 pub mod runner;
 pub mod sources;
 pub mod state;
+pub mod stores;
 pub mod tokenize;

@@ -401,3 +401,74 @@ fn a_reader_follows_the_index_a_worker_commits() {
         .unwrap();
     assert_eq!(after.hits.len(), 1, "{after:?}");
 }
+
+/// A long-running reader (the gateway) over a shared PostgreSQL state store follows what
+/// workers commit — additions and deletions — through the store's change counter, with
+/// its own built-in index. Needs a real PostgreSQL (`BERTH_TEST_PG_URL`).
+#[test]
+fn a_reader_follows_a_shared_state_store() {
+    use berth_index::Principal;
+    use berth_ingest::knowledge::{Knowledge, StateSource};
+    use berth_ingest::state::ReadState;
+    use berth_ingest::state::postgres::{PgOptions, PgStateStore};
+
+    let Some(url) = std::env::var("BERTH_TEST_PG_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+    else {
+        let message = "BERTH_TEST_PG_URL is not set (bench/pg/start.sh starts PostgreSQL)";
+        assert!(std::env::var_os("CI").is_none(), "{message}");
+        eprintln!("SKIPPED: {message}");
+        return;
+    };
+    // A database of its own, dropped at the end.
+    let name = format!("berth_reader_{}", std::process::id());
+    let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    admin
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .unwrap();
+    admin
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .unwrap();
+    let url = format!("{}/{name}", url.rsplit_once('/').unwrap().0);
+    let mut worker = PgStateStore::connect(&url, PgOptions::default()).unwrap();
+    let f = Fixture::new();
+    let state_dir = f.dir.path().join(".berth");
+    let reader = Knowledge::with_embedder("idx", &state_dir, None)
+        .with_stores(StateSource::Postgres(url.clone()), None);
+    let plan = plan(&stack(
+        "{ strategy: recursive, max_tokens: 40, overlap: 5 }",
+    ));
+    let run = |worker: &mut PgStateStore| {
+        let pipeline = Pipeline::from_plan(&plan, "idx", f.dir.path()).unwrap();
+        runner::run(worker, &pipeline, &RunOptions::default(), &mut |_| {}).unwrap()
+    };
+    let anyone = Principal::default();
+    let found = |q: &str| -> Vec<String> {
+        let hits = reader.search(q, &anyone, 3, None).unwrap().hits;
+        hits.into_iter().map(|h| h.document_id).collect()
+    };
+
+    f.write(
+        "a.md",
+        "The harbour pilot boards every vessel at the outer buoy.",
+    );
+    let before = worker.data_version().unwrap();
+    run(&mut worker);
+    assert!(worker.data_version().unwrap() > before);
+    assert_eq!(found("harbour pilot"), ["docs/a.md"]);
+    f.write(
+        "b.md",
+        "Cargo cranes unload the container ship at the quay.",
+    );
+    run(&mut worker);
+    assert_eq!(found("cargo cranes quay"), ["docs/b.md"]);
+    std::fs::remove_file(f.dir.path().join("docs/a.md")).unwrap();
+    run(&mut worker);
+    assert!(found("harbour pilot").is_empty());
+
+    drop((reader, worker));
+    admin
+        .batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)"))
+        .unwrap();
+}

@@ -123,6 +123,10 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Chunks per `INSERT` (a 384-dimensional batch is about 0.8 MB of vectors).
 const INSERT_BATCH: usize = 512;
 
+/// First key of the advisory lock that keeps one writer per schema (the second is the
+/// schema's hash).
+const WRITER_LOCK: i32 = 0x6265_7274; // "bert"
+
 /// Key of the advisory lock that serializes migrations in one database.
 const MIGRATION_LOCK: i64 = 0x6265_7274_685f_7067; // "berth_pg"
 
@@ -331,6 +335,51 @@ impl PgVectorStore {
             .client
             .batch_execute(&sql)
             .map_err(|e| postgres_error(&self.schema, "analyze the chunks table", e))
+    }
+
+    /// Reads the stamps again from the database, for a store that other processes also
+    /// write: [`VectorStore::stamps`] otherwise follows only this store's own writes.
+    /// Staged, uncommitted changes are an error ([`IndexError::Settings`]).
+    pub fn reload_stamps(&mut self) -> Result<(), IndexError> {
+        self.check_usable()?;
+        if self.writer().in_transaction {
+            return Err(IndexError::Settings {
+                setting: "stamps",
+                reason: "cannot reload them with uncommitted changes staged".into(),
+            });
+        }
+        let schema = self.schema.clone();
+        self.stamps = load_stamps(&mut self.writer().client, &schema)?;
+        Ok(())
+    }
+
+    /// Takes, without waiting, this schema's writer lock: processes that each bring the
+    /// store in step with one system of record take it first, so they do not write the
+    /// same documents at once. Returns whether it was taken; held until
+    /// [`PgVectorStore::unlock_writes`] or until the store is dropped.
+    pub fn try_lock_writes(&mut self) -> Result<bool, IndexError> {
+        let schema = self.schema.clone();
+        self.writer()
+            .client
+            .query_one(
+                "SELECT pg_try_advisory_lock($1, hashtext($2))",
+                &[&WRITER_LOCK, &schema],
+            )
+            .and_then(|row| row.try_get(0))
+            .map_err(|e| postgres_error(&schema, "take the writer lock", e))
+    }
+
+    /// Lets go of the writer lock taken by [`PgVectorStore::try_lock_writes`].
+    pub fn unlock_writes(&mut self) -> Result<(), IndexError> {
+        let schema = self.schema.clone();
+        self.writer()
+            .client
+            .execute(
+                "SELECT pg_advisory_unlock($1, hashtext($2))",
+                &[&WRITER_LOCK, &schema],
+            )
+            .map(drop)
+            .map_err(|e| postgres_error(&schema, "release the writer lock", e))
     }
 
     /// Number of committed chunks (a `count(*)`, so it reads the whole table).

@@ -2,8 +2,10 @@
 //! embedded SQLite store (one machine, one ingest at a time under the state lock) and
 //! PostgreSQL (any number of workers sharing one store, splitting the work by leases).
 
-use super::{CommitStats, DocumentRow, Known, Outcome, Result, RunCounts, StateStore};
-use std::collections::HashMap;
+use super::{
+    ChunkRecord, ChunkView, CommitStats, DocumentRow, Known, Outcome, Result, RunCounts, StateStore,
+};
+use std::collections::{BTreeMap, HashMap};
 
 /// The answer to a claim on one document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,10 +18,43 @@ pub enum Claim {
     Settled,
 }
 
+/// What readers of a state store need — search, the apps, the index that follows the
+/// store — whichever backend holds it.
+pub trait ReadState: Send {
+    /// A number that grows whenever anything that an index derives from changes (any
+    /// process, any pipeline): readers compare it to know whether to look again.
+    fn data_version(&mut self) -> Result<i64>;
+    /// One document's row.
+    fn document(&mut self, pipeline: &str, id: &str) -> Result<Option<DocumentRow>>;
+    /// Documents of every pipeline (or one), optionally only dead-lettered ones, by
+    /// pipeline and id.
+    fn list_documents(
+        &mut self,
+        pipeline: Option<&str>,
+        failed_only: bool,
+    ) -> Result<Vec<DocumentRow>>;
+    /// A document's chunks, in order.
+    fn chunks_of(&mut self, pipeline: &str, document_id: &str) -> Result<Vec<ChunkRecord>>;
+    /// What a derived index must hold for each indexed document of a pipeline: a stamp
+    /// that changes whenever its chunks, vectors or principals may have changed.
+    fn index_stamps(&mut self, pipeline: &str) -> Result<BTreeMap<String, String>>;
+    /// The length of the pipeline's stored vectors (none stored: `None`).
+    fn vector_dimension(&mut self, pipeline: &str) -> Result<Option<usize>>;
+    /// Chunks by id with their documents, in the order asked; ids not found are left out.
+    fn chunks_by_id(&mut self, ids: &[&str]) -> Result<Vec<ChunkView>>;
+    /// The texts of the chunks right before and after `ordinal` in a document.
+    fn neighbours(
+        &mut self,
+        pipeline: &str,
+        document_id: &str,
+        ordinal: i64,
+    ) -> Result<(Option<String>, Option<String>)>;
+}
+
 /// The runner's view of a state store. Every write is idempotent (upserts by
 /// deterministic id), so a batch committed twice — by a worker whose lease expired and
 /// the one that took over — leaves the same state as once.
-pub trait IngestState {
+pub trait IngestState: ReadState {
     /// Marks runs whose worker is gone as interrupted. Returns how many.
     fn interrupt_stale_runs(&mut self) -> Result<usize>;
     /// Records the start of a run.
@@ -34,8 +69,6 @@ pub trait IngestState {
     ) -> Result<()>;
     /// Revision, status and fingerprint of every document of a pipeline, by id.
     fn revisions(&mut self, pipeline: &str) -> Result<HashMap<String, Known>>;
-    /// One document's row.
-    fn document(&mut self, pipeline: &str, id: &str) -> Result<Option<DocumentRow>>;
     /// Writes a batch of outcomes in one transaction (and lets go of their leases).
     fn commit(&mut self, run_id: i64, outcomes: &[Outcome]) -> Result<CommitStats>;
     /// Records new revisions of documents whose content did not change.
@@ -71,6 +104,42 @@ pub trait IngestState {
     }
 }
 
+impl ReadState for StateStore {
+    fn data_version(&mut self) -> Result<i64> {
+        StateStore::data_version(self)
+    }
+    fn document(&mut self, pipeline: &str, id: &str) -> Result<Option<DocumentRow>> {
+        StateStore::document(self, pipeline, id)
+    }
+    fn list_documents(
+        &mut self,
+        pipeline: Option<&str>,
+        failed_only: bool,
+    ) -> Result<Vec<DocumentRow>> {
+        StateStore::list_documents(self, pipeline, failed_only)
+    }
+    fn chunks_of(&mut self, pipeline: &str, document_id: &str) -> Result<Vec<ChunkRecord>> {
+        StateStore::chunks_of(self, pipeline, document_id)
+    }
+    fn index_stamps(&mut self, pipeline: &str) -> Result<BTreeMap<String, String>> {
+        StateStore::index_stamps(self, pipeline)
+    }
+    fn vector_dimension(&mut self, pipeline: &str) -> Result<Option<usize>> {
+        StateStore::vector_dimension(self, pipeline)
+    }
+    fn chunks_by_id(&mut self, ids: &[&str]) -> Result<Vec<ChunkView>> {
+        StateStore::chunks_by_id(self, ids)
+    }
+    fn neighbours(
+        &mut self,
+        pipeline: &str,
+        document_id: &str,
+        ordinal: i64,
+    ) -> Result<(Option<String>, Option<String>)> {
+        StateStore::neighbours(self, pipeline, document_id, ordinal)
+    }
+}
+
 impl IngestState for StateStore {
     fn interrupt_stale_runs(&mut self) -> Result<usize> {
         StateStore::interrupt_stale_runs(self)
@@ -89,9 +158,6 @@ impl IngestState for StateStore {
     }
     fn revisions(&mut self, pipeline: &str) -> Result<HashMap<String, Known>> {
         StateStore::revisions(self, pipeline)
-    }
-    fn document(&mut self, pipeline: &str, id: &str) -> Result<Option<DocumentRow>> {
-        StateStore::document(self, pipeline, id)
     }
     fn commit(&mut self, run_id: i64, outcomes: &[Outcome]) -> Result<CommitStats> {
         StateStore::commit(self, run_id, outcomes)

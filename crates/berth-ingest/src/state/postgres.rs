@@ -11,8 +11,8 @@
 //! as once: the exactly-once effect of the ingestion holds across workers.
 
 use super::{
-    ChunkRecord, Claim, CommitStats, DocStatus, DocumentRow, IngestState, Known, Outcome, Result,
-    RunCounts, RunRow, StateError, now_ms,
+    ChunkRecord, ChunkView, Claim, CommitStats, DocStatus, DocumentRow, IngestState, Known,
+    Outcome, ReadState, Result, RunCounts, RunRow, StateError, now_ms,
 };
 use ::postgres::{Client, NoTls};
 use std::collections::{BTreeMap, HashMap};
@@ -21,7 +21,8 @@ use std::time::Duration;
 
 /// The schema, as ordered migrations (each runs once, under an advisory lock so that
 /// workers starting together do not race).
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
     CREATE TABLE pipelines (
         name        TEXT PRIMARY KEY,
         fingerprint TEXT NOT NULL,
@@ -93,7 +94,20 @@ const MIGRATIONS: &[&str] = &[r#"
         PRIMARY KEY (pipeline, document_id)
     );
     CREATE INDEX leases_owner ON leases (owner);
-"#];
+"#,
+    r#"
+    -- Bumped inside every transaction that changes what an index derives from, so a
+    -- reader that saw the same sum has nothing new to read.
+    CREATE TABLE changes (
+        pipeline TEXT PRIMARY KEY,
+        n        BIGINT NOT NULL
+    );
+"#,
+];
+
+/// Counts a change of `pipeline`'s indexed content; runs inside the writing transaction.
+const BUMP_CHANGES: &str = "INSERT INTO changes (pipeline, n) VALUES ($1, 1)
+     ON CONFLICT (pipeline) DO UPDATE SET n = changes.n + 1";
 
 /// How a worker uses a shared store.
 #[derive(Debug, Clone)]
@@ -145,8 +159,8 @@ pub struct PgStateStore {
     client: Client,
     shown: String,
     options: PgOptions,
-    /// Dropping it stops the heartbeat thread.
-    _heartbeat: mpsc::Sender<()>,
+    /// Dropping it stops the heartbeat thread (readers have none).
+    _heartbeat: Option<mpsc::Sender<()>>,
 }
 
 impl std::fmt::Debug for PgStateStore {
@@ -178,6 +192,40 @@ impl PgStateStore {
     /// Connects to `url`, creates the schema and brings it up to date, and starts the
     /// heartbeat that keeps this worker's leases and runs alive.
     pub fn connect(url: &str, options: PgOptions) -> Result<PgStateStore> {
+        let mut store = Self::connect_reader(url, options)?;
+        let shown = store.shown.clone();
+        let options = &store.options;
+        let (stop, stopped) = mpsc::channel::<()>();
+        let mut beat = open_client(url, &options.schema, &shown)?;
+        let worker = options.worker.clone();
+        let lease = options.lease;
+        std::thread::Builder::new()
+            .name("state-heartbeat".into())
+            .spawn(move || {
+                // Ends when the store is dropped (the sender goes away).
+                while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(lease / 3)
+                {
+                    let now = now_ms();
+                    let until = now + lease.as_millis() as i64;
+                    let _ = beat.execute(
+                        "UPDATE leases SET expires_ms = $2 WHERE owner = $1",
+                        &[&worker, &until],
+                    );
+                    let _ = beat.execute(
+                        "UPDATE runs SET heartbeat_ms = $2 WHERE worker = $1 AND status = 'running'",
+                        &[&worker, &now],
+                    );
+                }
+            })
+            .map_err(StateError::Heartbeat)?;
+        store._heartbeat = Some(stop);
+        Ok(store)
+    }
+
+    /// Connects to `url` for reading (search, the apps, listings): the schema is created
+    /// and brought up to date as by [`PgStateStore::connect`], but no heartbeat runs, so
+    /// the connection must not be used to ingest.
+    pub fn connect_reader(url: &str, options: PgOptions) -> Result<PgStateStore> {
         let shown = redact(url);
         let mut client = Client::connect(url, NoTls).map_err(|e| pg_error(&shown, e))?;
         let schema = quote_ident(&options.schema);
@@ -220,34 +268,11 @@ impl PgStateStore {
             .batch_execute(&format!("SET search_path TO {schema}"))
             .map_err(|e| pg_error(&shown, e))?;
 
-        let (stop, stopped) = mpsc::channel::<()>();
-        let mut beat = open_client(url, &options.schema, &shown)?;
-        let worker = options.worker.clone();
-        let lease = options.lease;
-        std::thread::Builder::new()
-            .name("state-heartbeat".into())
-            .spawn(move || {
-                // Ends when the store is dropped (the sender goes away).
-                while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(lease / 3)
-                {
-                    let now = now_ms();
-                    let until = now + lease.as_millis() as i64;
-                    let _ = beat.execute(
-                        "UPDATE leases SET expires_ms = $2 WHERE owner = $1",
-                        &[&worker, &until],
-                    );
-                    let _ = beat.execute(
-                        "UPDATE runs SET heartbeat_ms = $2 WHERE worker = $1 AND status = 'running'",
-                        &[&worker, &now],
-                    );
-                }
-            })
-            .map_err(StateError::Heartbeat)?;
         Ok(PgStateStore {
             client,
             shown,
             options,
-            _heartbeat: stop,
+            _heartbeat: None,
         })
     }
 
@@ -308,15 +333,24 @@ impl PgStateStore {
             .collect())
     }
 
-    /// The most recent runs of every worker, newest first.
+    /// The most recent runs of every worker, newest first. A run still marked running
+    /// whose worker has not renewed it for a lease is shown as interrupted, as the next
+    /// run will record it.
     pub fn runs(&mut self, limit: usize) -> Result<Vec<RunRow>> {
+        let stale = now_ms() - self.options.lease.as_millis() as i64;
         let rows = self
             .client
             .query(
-                "SELECT id, pipeline, status, started_ms, finished_ms, seen, added, changed,
-                        unchanged, deleted, failed, chunks_written, chunks_deleted, error
+                "SELECT id, pipeline,
+                        CASE WHEN status = 'running' AND heartbeat_ms < $2 THEN 'interrupted'
+                             ELSE status END,
+                        started_ms, finished_ms, seen, added, changed,
+                        unchanged, deleted, failed, chunks_written, chunks_deleted,
+                        CASE WHEN status = 'running' AND heartbeat_ms < $2
+                             THEN 'the worker stopped renewing this run; other runs pick up its work'
+                             ELSE error END
                  FROM runs ORDER BY id DESC LIMIT $1",
-                &[&(limit as i64)],
+                &[&(limit as i64), &stale],
             )
             .map_err(|e| pg_error(&self.shown, e))?;
         Ok(rows
@@ -377,6 +411,140 @@ fn doc_from_row(r: &::postgres::Row) -> DocumentRow {
         pages: r.get(14),
         chunks: r.get(15),
         updated_ms: r.get(16),
+    }
+}
+
+impl ReadState for PgStateStore {
+    fn data_version(&mut self) -> Result<i64> {
+        let row = self
+            .client
+            .query_one("SELECT COALESCE(SUM(n), 0)::BIGINT FROM changes", &[])
+            .map_err(|e| self.err(e))?;
+        Ok(row.get(0))
+    }
+
+    fn document(&mut self, pipeline: &str, id: &str) -> Result<Option<DocumentRow>> {
+        let row = self
+            .client
+            .query_opt(
+                &format!("SELECT {DOC_COLUMNS} FROM documents WHERE pipeline = $1 AND id = $2"),
+                &[&pipeline, &id],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(row.as_ref().map(doc_from_row))
+    }
+
+    fn list_documents(
+        &mut self,
+        pipeline: Option<&str>,
+        failed_only: bool,
+    ) -> Result<Vec<DocumentRow>> {
+        let rows = self
+            .client
+            .query(
+                &format!(
+                    "SELECT {DOC_COLUMNS} FROM documents
+                     WHERE ($1::TEXT IS NULL OR pipeline = $1) AND (NOT $2 OR status = 'failed')
+                     ORDER BY pipeline COLLATE \"C\", id COLLATE \"C\""
+                ),
+                &[&pipeline, &failed_only],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(rows.iter().map(doc_from_row).collect())
+    }
+
+    fn chunks_of(&mut self, pipeline: &str, document_id: &str) -> Result<Vec<ChunkRecord>> {
+        PgStateStore::chunks_of(self, pipeline, document_id)
+    }
+
+    fn index_stamps(&mut self, pipeline: &str) -> Result<BTreeMap<String, String>> {
+        // The same stamp text as the SQLite store's.
+        let rows = self
+            .client
+            .query(
+                "SELECT id, version::TEXT || ':' || COALESCE(content_hash, '') || ':' ||
+                        COALESCE(fingerprint, '') || ':' || chunks::TEXT || ':' || acl_users ||
+                        ':' || acl_groups
+                 FROM documents WHERE pipeline = $1 AND status = 'done'",
+                &[&pipeline],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    fn vector_dimension(&mut self, pipeline: &str) -> Result<Option<usize>> {
+        let row = self
+            .client
+            .query_opt(
+                "SELECT (length(embedding) / 4)::BIGINT FROM chunks
+                 WHERE pipeline = $1 AND embedding IS NOT NULL LIMIT 1",
+                &[&pipeline],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(row.map(|r| r.get::<_, i64>(0).max(0) as usize))
+    }
+
+    fn chunks_by_id(&mut self, ids: &[&str]) -> Result<Vec<ChunkView>> {
+        let rows = self
+            .client
+            .query(
+                "SELECT c.id, c.pipeline, c.document_id, d.path, d.title, c.heading_path,
+                        c.page_start, c.page_end, c.ordinal, c.text, c.context,
+                        d.acl_users, d.acl_groups
+                 FROM chunks c JOIN documents d ON d.pipeline = c.pipeline AND d.id = c.document_id
+                 WHERE c.id = ANY($1)",
+                &[&ids],
+            )
+            .map_err(|e| self.err(e))?;
+        let mut found: HashMap<String, ChunkView> = rows
+            .iter()
+            .map(|r| {
+                let start: Option<i64> = r.get(6);
+                let end: Option<i64> = r.get(7);
+                let view = ChunkView {
+                    chunk_id: r.get(0),
+                    pipeline: r.get(1),
+                    document: r.get(2),
+                    path: r.get(3),
+                    title: r.get(4),
+                    heading: super::parse_list(&r.get::<_, String>(5)),
+                    pages: start.map(|s| (s, end.unwrap_or(s))),
+                    ordinal: r.get(8),
+                    text: r.get(9),
+                    context: r.get(10),
+                    acl_users: super::parse_list(&r.get::<_, String>(11)),
+                    acl_groups: super::parse_list(&r.get::<_, String>(12)),
+                };
+                (view.chunk_id.clone(), view)
+            })
+            .collect();
+        Ok(ids.iter().filter_map(|id| found.remove(*id)).collect())
+    }
+
+    fn neighbours(
+        &mut self,
+        pipeline: &str,
+        document_id: &str,
+        ordinal: i64,
+    ) -> Result<(Option<String>, Option<String>)> {
+        let rows = self
+            .client
+            .query(
+                "SELECT ordinal, text FROM chunks
+                 WHERE pipeline = $1 AND document_id = $2 AND ordinal IN ($3, $4)",
+                &[&pipeline, &document_id, &(ordinal - 1), &(ordinal + 1)],
+            )
+            .map_err(|e| self.err(e))?;
+        let mut before = None;
+        let mut after = None;
+        for r in &rows {
+            if r.get::<_, i64>(0) < ordinal {
+                before = Some(r.get(1));
+            } else {
+                after = Some(r.get(1));
+            }
+        }
+        Ok((before, after))
     }
 }
 
@@ -468,17 +636,6 @@ impl IngestState for PgStateStore {
                 )
             })
             .collect())
-    }
-
-    fn document(&mut self, pipeline: &str, id: &str) -> Result<Option<DocumentRow>> {
-        let row = self
-            .client
-            .query_opt(
-                &format!("SELECT {DOC_COLUMNS} FROM documents WHERE pipeline = $1 AND id = $2"),
-                &[&pipeline, &id],
-            )
-            .map_err(|e| self.err(e))?;
-        Ok(row.as_ref().map(doc_from_row))
     }
 
     fn commit(&mut self, _run_id: i64, outcomes: &[Outcome]) -> Result<CommitStats> {
@@ -590,6 +747,16 @@ impl IngestState for PgStateStore {
             tx.execute(&release, &[&row.pipeline, &row.id, &owner])
                 .map_err(e)?;
         }
+        let pipelines: std::collections::BTreeSet<&str> = outcomes
+            .iter()
+            .map(|o| match o {
+                Outcome::Indexed(d) => d.row.pipeline.as_str(),
+                Outcome::Failed(row) => row.pipeline.as_str(),
+            })
+            .collect();
+        for pipeline in pipelines {
+            tx.execute(BUMP_CHANGES, &[&pipeline]).map_err(e)?;
+        }
         tx.commit().map_err(e)?;
         Ok(stats)
     }
@@ -634,6 +801,7 @@ impl IngestState for PgStateStore {
             &[&pipeline, &ids],
         )
         .map_err(e)?;
+        tx.execute(BUMP_CHANGES, &[&pipeline]).map_err(e)?;
         tx.commit().map_err(e)?;
         Ok(chunks)
     }

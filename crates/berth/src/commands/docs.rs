@@ -1,13 +1,14 @@
 //! `berth docs` and `berth docs show ID`.
 
-use super::ingest::open_existing;
+use super::store::open_reader;
 use crate::Outcome;
 use crate::cli::{DocsArgs, DocsCommand};
 use crate::report::UserError;
 use std::io::Write;
+use std::path::PathBuf;
 
-pub(crate) fn run(args: &DocsArgs) -> anyhow::Result<Outcome> {
-    let Some(mut store) = open_existing(&args.stack.stack)? else {
+pub(crate) fn run(args: &DocsArgs, catalogs: &[PathBuf]) -> anyhow::Result<Outcome> {
+    let Some(mut store) = open_reader(&args.stack.stack, catalogs)? else {
         println!("nothing has been ingested yet (run `berth ingest`)");
         return Ok(Outcome::Ok);
     };

@@ -141,9 +141,11 @@ pub(super) fn run_one(
     if !report.failures.is_empty() {
         println!("  (`berth docs --failed` lists them; `berth docs show ID` shows one)");
     }
-    // The embedded index is derived from a local state store; a shared one is the
-    // system of record for every worker, and each reader keeps its own index.
-    if let Store::Local { store, .. } = store {
+    // pgvector tables are shared: every run brings them in step. The embedded index is
+    // derived from a local state store; with a shared one each reader keeps its own.
+    if let Some(url) = super::store::vectors_url(plan, name)? {
+        super::search::sync_pgvector_after_run(store.ingest(), &url, name)?;
+    } else if let Store::Local { store, .. } = store {
         let model = pipeline.embedder.as_ref().map(|e| e.model().to_string());
         super::search::sync_after_run(store, state_dir, name, model.as_deref())?;
     }
@@ -231,14 +233,16 @@ pub(crate) fn runs(args: &RunsArgs, catalogs: &[PathBuf]) -> anyhow::Result<Outc
         false => None,
     };
     if let Some(url) = shared {
-        let mut store =
-            berth_ingest::state::postgres::PgStateStore::connect(&url, Default::default())
-                .with_context(|| {
-                    format!(
-                        "opening the state store at {}",
-                        berth_ingest::state::postgres::redact(&url)
-                    )
-                })?;
+        let mut store = berth_ingest::state::postgres::PgStateStore::connect_reader(
+            &url,
+            super::store::pg_options(),
+        )
+        .with_context(|| {
+            format!(
+                "opening the state store at {}",
+                berth_ingest::state::postgres::redact(&url)
+            )
+        })?;
         let all = store.runs(usize::MAX >> 1)?;
         let runs: Vec<_> = all.iter().take(args.limit).cloned().collect();
         return print_runs(args, &runs, &all);

@@ -63,7 +63,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Catalog(cmd) => catalog::run(&cmd, &cli.catalogs),
         Command::Ingest(args) => ingest::run(&args, &cli.catalogs),
         Command::Runs(args) => ingest::runs(&args, &cli.catalogs),
-        Command::Docs(args) => docs::run(&args),
+        Command::Docs(args) => docs::run(&args, &cli.catalogs),
         Command::Search(args) => search::run(&args, &cli.catalogs),
         Command::Index(cmd) => search::index(&cmd, &cli.catalogs),
         Command::Serve(args) => serve::run(&args, &cli.catalogs),

@@ -9,7 +9,7 @@ use berth_deploy::load;
 use berth_index::{Mode, Principal};
 use berth_ingest::index::{self as sync, SyncReport};
 use berth_ingest::knowledge::{Knowledge, KnowledgeError};
-use berth_ingest::state::{StateLock, StateStore};
+use berth_ingest::state::{ReadState, StateLock, StateStore};
 use berth_models::Embedder;
 use berth_stack::plan::Plan;
 use std::io::Write;
@@ -58,6 +58,28 @@ pub(crate) fn print_sync(pipeline: &str, report: &SyncReport) {
     }
 }
 
+/// Brings the pgvector tables of `pipeline` in step with the state store after an ingest
+/// run (unless another process is doing so right now).
+pub(crate) fn sync_pgvector_after_run(
+    store: &mut dyn ReadState,
+    url: &str,
+    pipeline: &str,
+) -> anyhow::Result<()> {
+    let context = || format!("updating the pgvector tables of pipeline `{pipeline}`");
+    let Some(dimension) = store.vector_dimension(pipeline)? else {
+        return Ok(());
+    };
+    let (mut vectors, rebuilt) =
+        sync::open_pgvector(url, pipeline, dimension).with_context(context)?;
+    if let Some(mut report) =
+        sync::sync_pgvector(store, pipeline, &mut vectors).with_context(context)?
+    {
+        report.rebuilt = rebuilt;
+        print_sync(pipeline, &report);
+    }
+    Ok(())
+}
+
 /// Brings the index of `pipeline` in step with the state store after an ingest run.
 pub(crate) fn sync_after_run(
     store: &mut StateStore,
@@ -95,11 +117,11 @@ pub(crate) fn run(args: &SearchArgs, catalogs: &[PathBuf]) -> anyhow::Result<Out
         .into());
     }
     let knowledge = if mode == Mode::Bm25 {
-        Knowledge::with_embedder(&pipeline, state.path(), None)
+        Knowledge::for_plan(&plan, &pipeline, state.path())
     } else {
         Knowledge::open(&plan, &pipeline, state.path(), &base)
-            .map_err(|e| UserError(e.to_string()))?
-    };
+    }
+    .map_err(|e| UserError(e.to_string()))?;
     let user_error = |e: KnowledgeError| -> anyhow::Error {
         match e {
             KnowledgeError::NotIngested(_)
@@ -203,13 +225,50 @@ pub(crate) fn index(cmd: &IndexCommand, catalogs: &[PathBuf]) -> anyhow::Result<
     let stack_path = load::stack_path(&stack.stack);
     let base = stack_path.parent().unwrap_or(Path::new(".")).to_path_buf();
     let _lock = StateLock::acquire(state.path()).map_err(|e| UserError(e.to_string()))?;
-    let mut store = StateStore::open(&state.database())
-        .with_context(|| format!("opening the state store under {}", state.path().display()))?;
+    let mut store: Box<dyn ReadState> = match super::store::shared_url(&plan)? {
+        Some(url) => Box::new(
+            berth_ingest::state::postgres::PgStateStore::connect_reader(&url, Default::default())
+                .with_context(|| {
+                format!(
+                    "opening the state store at {}",
+                    berth_ingest::state::postgres::redact(&url)
+                )
+            })?,
+        ),
+        None => Box::new(StateStore::open(&state.database()).with_context(|| {
+            format!("opening the state store under {}", state.path().display())
+        })?),
+    };
     for name in &names {
-        let embedder = embedder(&plan, name, &base)?;
         let started = std::time::Instant::now();
+        if let Some(url) = super::store::vectors_url(&plan, name)? {
+            let context = || format!("rebuilding the pgvector tables of pipeline `{name}`");
+            let Some(dimension) = store.vector_dimension(name)? else {
+                println!("{name}: nothing ingested yet, so no vectors to store");
+                continue;
+            };
+            let schema = berth_ingest::stores::vector_schema(name);
+            let mut vectors = berth_index::PgVectorStore::create(&url, &schema, dimension)
+                .with_context(context)?;
+            let Some(report) =
+                sync::sync_pgvector(store.as_mut(), name, &mut vectors).with_context(context)?
+            else {
+                return Err(UserError(format!(
+                    "{name}: another process is writing the pgvector tables; try again when it is done"
+                ))
+                .into());
+            };
+            println!(
+                "{name}: pgvector tables rebuilt: {} documents, {} chunks in {:.2} s",
+                report.updated,
+                report.chunks,
+                started.elapsed().as_secs_f64()
+            );
+            continue;
+        }
+        let embedder = embedder(&plan, name, &base)?;
         let (index, report) = sync::rebuild(
-            &mut store,
+            store.as_mut(),
             state.path(),
             name,
             embedder.as_ref().map(|e| e.model()),

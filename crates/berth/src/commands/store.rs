@@ -1,12 +1,15 @@
 //! Which state store a stack uses: the embedded SQLite one under `.berth/`, or the
 //! PostgreSQL one its `state-store` contract is bound to (shared by several workers).
 
+use super::{Planned, load_and_plan};
 use crate::report::UserError;
 use anyhow::Context as _;
+use berth_deploy::load;
 use berth_deploy::state::StateDir;
-use berth_ingest::state::postgres::{PgOptions, PgStateStore, redact, with_credentials};
-use berth_ingest::state::{IngestState, StateLock, StateStore};
+use berth_ingest::state::postgres::{PgOptions, PgStateStore, redact};
+use berth_ingest::state::{IngestState, ReadState, StateLock, StateStore};
 use berth_stack::plan::Plan;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Overrides the lease time of shared workers, in seconds (tests shorten it).
@@ -36,67 +39,64 @@ impl Store {
 }
 
 /// The PostgreSQL URL (credentials in) of the stack's `state-store` binding, if it has
-/// one: a worker's binding first, else any.
+/// one.
 pub(crate) fn shared_url(plan: &Plan) -> anyhow::Result<Option<String>> {
-    let bound = plan
-        .components
-        .values()
-        .filter(|c| c.role == Some(berth_stack::catalog::Role::Worker))
-        .chain(plan.components.values())
-        .flat_map(|c| &c.bindings)
-        .find(|b| b.contract == "state-store")
-        .map(|b| b.connection.clone());
-    let connection = match bound {
-        Some(id) => plan.connections.get(&id),
-        None => plan
-            .connections
-            .values()
-            .find(|c| c.contract == "state-store"),
-    };
-    let Some(connection) = connection else {
-        return Ok(None);
-    };
-    if connection.scheme != "postgres" && connection.scheme != "postgresql" {
+    berth_ingest::stores::state_store_url(plan).map_err(|e| UserError(e.to_string()).into())
+}
+
+/// The pgvector URL (credentials in) pipeline `name` stores into, if it does.
+pub(crate) fn vectors_url(plan: &Plan, name: &str) -> anyhow::Result<Option<String>> {
+    berth_ingest::stores::vector_store_url(plan, name).map_err(|e| UserError(e.to_string()).into())
+}
+
+/// Opens the stack's state store for reading (listings, runs): the shared one when the
+/// stack binds one, else the local one if anything was ever ingested.
+pub(crate) fn open_reader(
+    stack: &Path,
+    catalogs: &[PathBuf],
+) -> anyhow::Result<Option<Box<dyn ReadState>>> {
+    let stack_path = load::stack_path(stack);
+    if !stack_path.exists() {
         return Err(UserError(format!(
-            "the state store `{}` speaks `{}`; berth keeps its state in SQLite or PostgreSQL",
-            connection.component, connection.scheme
+            "no stack file at {} (create one with `berth init`)",
+            stack_path.display()
         ))
         .into());
     }
-    let password = match connection.secrets.get("password") {
-        Some(reference) => {
-            let name = reference
-                .strip_prefix("${secret:")
-                .and_then(|r| r.strip_suffix('}'))
-                .unwrap_or(reference);
-            Some(std::env::var(name).map_err(|_| {
-                UserError(format!(
-                    "the state store `{}` needs the secret {name}: set it in the environment",
-                    connection.component
-                ))
-            })?)
-        }
-        None => None,
-    };
-    Ok(Some(with_credentials(
-        &connection.url,
-        "postgres",
-        password.as_deref(),
-    )))
+    if let Planned::Ok { plan, .. } = load_and_plan(stack, catalogs, None, false)?
+        && let Some(url) = shared_url(&plan)?
+    {
+        let store = PgStateStore::connect_reader(&url, pg_options())
+            .with_context(|| format!("opening the state store at {}", redact(&url)))?;
+        return Ok(Some(Box::new(store)));
+    }
+    let state = StateDir::for_stack(&stack_path);
+    let db = state.database();
+    if !db.exists() {
+        return Ok(None);
+    }
+    let store = StateStore::open(&db).with_context(|| format!("opening {}", db.display()))?;
+    Ok(Some(Box::new(store)))
+}
+
+/// How this process uses a shared store: the defaults, with the lease time from the
+/// environment when set.
+pub(crate) fn pg_options() -> PgOptions {
+    let mut options = PgOptions::default();
+    if let Some(secs) = std::env::var(LEASE_ENV)
+        .ok()
+        .and_then(|s| s.parse::<f64>().ok())
+        .filter(|s| *s > 0.0)
+    {
+        options.lease = Duration::from_secs_f64(secs);
+    }
+    options
 }
 
 /// Opens the stack's state store for ingestion.
 pub(crate) fn open(plan: &Plan, state: &StateDir) -> anyhow::Result<Store> {
     if let Some(url) = shared_url(plan)? {
-        let mut options = PgOptions::default();
-        if let Some(secs) = std::env::var(LEASE_ENV)
-            .ok()
-            .and_then(|s| s.parse::<f64>().ok())
-            .filter(|s| *s > 0.0)
-        {
-            options.lease = Duration::from_secs_f64(secs);
-        }
-        let store = PgStateStore::connect(&url, options)
+        let store = PgStateStore::connect(&url, pg_options())
             .with_context(|| format!("opening the state store at {}", redact(&url)))?;
         return Ok(Store::Shared(Box::new(store)));
     }

@@ -199,3 +199,57 @@ pub fn snapshot_of(
         .collect();
     (docs, chunks)
 }
+
+/// The server's URL, or a loud skip (a failure under CI, which starts one).
+pub fn pg_url() -> Option<String> {
+    match std::env::var("BERTH_TEST_PG_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            let message = "BERTH_TEST_PG_URL is not set (bench/pg/start.sh starts PostgreSQL)";
+            assert!(std::env::var_os("CI").is_none(), "{message}");
+            eprintln!("SKIPPED: {message}");
+            None
+        }
+    }
+}
+
+/// A database of its own for this test, dropped at the end.
+pub struct Database {
+    admin: String,
+    name: String,
+}
+
+impl Database {
+    pub fn create(admin: &str, name: &str) -> Database {
+        let mut c = postgres::Client::connect(admin, postgres::NoTls).unwrap();
+        c.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .unwrap();
+        c.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
+        Database {
+            admin: admin.to_owned(),
+            name: name.to_owned(),
+        }
+    }
+
+    /// The URL of this database on the same server, without credentials.
+    pub fn url(&self) -> String {
+        let (base, _) = self.admin.rsplit_once('/').unwrap();
+        let host = base
+            .split_once('@')
+            .map_or(base.to_owned(), |(scheme_user, host)| {
+                format!("{}://{host}", scheme_user.split_once("://").unwrap().0)
+            });
+        format!("{host}/{}", self.name)
+    }
+}
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        if let Ok(mut c) = postgres::Client::connect(&self.admin, postgres::NoTls) {
+            let _ = c.batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ));
+        }
+    }
+}
