@@ -1,14 +1,21 @@
-//! Evaluates berth's Text2SQL core on defog's sql-eval questions (no language model needed):
-//! loads the 11 databases into PostgreSQL and SQLite, runs every gold query through the
-//! validator (with the full table set and with the schema-linked set) and the executor,
-//! and measures schema linking (recall of gold tables, share of schema tokens).
+//! Evaluates berth's Text2SQL core on defog's sql-eval questions: loads the 11 databases
+//! into PostgreSQL and SQLite, runs every gold query through the validator (with the full
+//! table set and with the schema-linked set) and the executor, and measures schema linking
+//! (recall of gold tables, share of schema tokens). No language model is needed for that.
+//!
+//! With `--chat-url URL --chat-model NAME` (an OpenAI-compatible chat completions endpoint;
+//! `BERTH_EVAL_API_KEY` holds its key, if any) it also measures execution accuracy: every
+//! question goes through the whole app (linking, the model, validation, execution,
+//! repairs) and its rows are compared with each gold query's as multisets on the gold
+//! columns (`berth_sql::same_result`).
 //!
 //! Run from the repository root (PostgreSQL from `bench/pg/start.sh`):
 //!
 //! ```text
 //! cargo run --release -p berth-sql --example text2sql_eval -- \
 //!     --pg postgres://postgres@127.0.0.1:55432/postgres --data ../shared/eval/text2sql \
-//!     [--model .models/all-MiniLM-L6-v2] [--max-tokens 4000] [--budget-share SHARE|none] [--verbose]
+//!     [--model .models/all-MiniLM-L6-v2] [--max-tokens 4000] [--budget-share SHARE|none] [--verbose] \
+//!     [--chat-url http://127.0.0.1:8000/v1 --chat-model NAME]
 //! ```
 //!
 //! Exit status 1 when any gold query fails validation with the full table set or fails to
@@ -20,8 +27,9 @@ use std::process::ExitCode;
 
 use berth_models::{BuiltinEmbedder, BuiltinOptions, Embedder};
 use berth_sql::{
-    Database, DatabaseUrl, Descriptions, Dialect, ExecOptions, LinkOptions, Policy, SampleOptions,
-    Schema, SchemaIndex, load_postgres, load_sqlite, quote_ident, tables_read, validate,
+    BoxFuture, Database, DatabaseUrl, Descriptions, Dialect, ExecOptions, LinkOptions, ModelError,
+    Policy, Question, SampleOptions, Schema, SchemaIndex, SqlModel, Text2Sql, Text2SqlConfig,
+    load_postgres, load_sqlite, quote_ident, same_result, tables_read, validate,
 };
 
 const DATABASES: &[&str] = &[
@@ -48,6 +56,82 @@ struct Args {
     seed: Option<f32>,
     weight: Option<f32>,
     verbose: bool,
+    chat: Option<ChatModel>,
+}
+
+/// An OpenAI-compatible chat model, asked at temperature 0.
+#[derive(Clone)]
+struct ChatModel {
+    url: String,
+    model: String,
+    key: Option<String>,
+    agent: ureq::Agent,
+}
+
+impl ChatModel {
+    fn new(url: &str, model: String) -> ChatModel {
+        let agent = ureq::Agent::config_builder()
+            .timeout_global(Some(std::time::Duration::from_secs(300)))
+            .http_status_as_error(false)
+            .build()
+            .into();
+        ChatModel {
+            url: format!("{}/chat/completions", url.trim_end_matches('/')),
+            model,
+            key: std::env::var("BERTH_EVAL_API_KEY").ok(),
+            agent,
+        }
+    }
+
+    fn ask(&self, prompt: &str) -> Result<String, ModelError> {
+        let failed = |message: String| ModelError { message };
+        let body = serde_json::json!({
+            "model": self.model,
+            "temperature": 0,
+            "messages": [{ "role": "user", "content": prompt }],
+        });
+        let mut request = self
+            .agent
+            .post(&self.url)
+            .header("content-type", "application/json");
+        if let Some(key) = &self.key {
+            request = request.header("authorization", &format!("Bearer {key}"));
+        }
+        let mut response = request
+            .send(body.to_string())
+            .map_err(|e| failed(format!("{}: {e}", self.url)))?;
+        let status = response.status();
+        let text = response
+            .body_mut()
+            .read_to_string()
+            .map_err(|e| failed(e.to_string()))?;
+        if !status.is_success() {
+            return Err(failed(format!(
+                "{}: {status}: {}",
+                self.url,
+                cut(&text, 300)
+            )));
+        }
+        let v: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| failed(format!("not JSON: {e}")))?;
+        v["choices"][0]["message"]["content"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| failed("the answer has no message content".into()))
+    }
+}
+
+impl SqlModel for ChatModel {
+    fn complete(&self, prompt: String) -> BoxFuture<'_, Result<String, ModelError>> {
+        let model = self.clone();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || model.ask(&prompt))
+                .await
+                .map_err(|e| ModelError {
+                    message: e.to_string(),
+                })?
+        })
+    }
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -60,6 +144,8 @@ fn parse_args() -> Result<Args, String> {
     let mut neighbour = None;
     let mut seed = None;
     let mut weight = None;
+    let mut chat_url = None;
+    let mut chat_model = None;
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -104,6 +190,8 @@ fn parse_args() -> Result<Args, String> {
                 )
             }
             "--verbose" => verbose = true,
+            "--chat-url" => chat_url = it.next(),
+            "--chat-model" => chat_model = it.next(),
             other => return Err(format!("unknown argument {other}")),
         }
     }
@@ -117,6 +205,11 @@ fn parse_args() -> Result<Args, String> {
         seed,
         weight,
         verbose,
+        chat: match (chat_url, chat_model) {
+            (Some(url), Some(model)) => Some(ChatModel::new(&url, model)),
+            (None, None) => None,
+            _ => return Err("--chat-url and --chat-model go together".into()),
+        },
     })
 }
 
@@ -519,8 +612,112 @@ async fn run(args: Args) -> Result<bool, String> {
                 large.line(&format!("{label}, databases with > 10 tables"))
             );
         }
+        match &args.chat {
+            Some(model) => {
+                execution_accuracy(
+                    dialect,
+                    &questions,
+                    &loaded,
+                    model,
+                    &link_options,
+                    args.verbose,
+                )
+                .await?
+            }
+            None => {
+                println!("\nexecution accuracy: not measured (no --chat-url / --chat-model given)")
+            }
+        }
     }
     Ok(ok)
+}
+
+/// Rows of a question's answer held to at most this many (gold results are far smaller).
+const ACCURACY_MAX_ROWS: u64 = 100_000;
+
+/// Asks every question through the whole app and compares its rows with the gold ones.
+async fn execution_accuracy(
+    dialect: Dialect,
+    questions: &[QuestionRow],
+    loaded: &BTreeMap<(Dialect, String), Loaded>,
+    model: &ChatModel,
+    link: &LinkOptions,
+    verbose: bool,
+) -> Result<(), String> {
+    let mut apps: BTreeMap<&str, Text2Sql> = BTreeMap::new();
+    for name in DATABASES {
+        let l = &loaded[&(dialect, name.to_string())];
+        let config = Text2SqlConfig {
+            max_rows: ACCURACY_MAX_ROWS,
+            link: link.clone(),
+            ..Text2SqlConfig::default()
+        };
+        let app = Text2Sql::from_schema(l.db.clone(), l.schema.clone(), config, None)
+            .map_err(|e| e.to_string())?;
+        apps.insert(name, app);
+    }
+    let (mut correct, mut wrong, mut failed, mut repaired) = (0usize, 0usize, 0usize, 0usize);
+    for q in questions {
+        let l = &loaded[&(dialect, q.db.clone())];
+        let question = Question {
+            text: q.question.clone(),
+            instructions: Some(q.instructions.clone()).filter(|i| !i.trim().is_empty()),
+        };
+        let answer = match apps[q.db.as_str()].answer(&question, model, None).await {
+            Ok(a) => a,
+            Err(e) => {
+                failed += 1;
+                if verbose {
+                    println!(
+                        "  NO QUERY: {} | {} | {}",
+                        q.db,
+                        cut(&q.question, 80),
+                        cut(&e.to_string(), 200)
+                    );
+                }
+                continue;
+            }
+        };
+        if answer.attempts.len() > 1 {
+            repaired += 1;
+        }
+        let policy = Policy::new(dialect, ACCURACY_MAX_ROWS, Some(l.schema.table_names()));
+        let mut matched = false;
+        for gold in &q.golds {
+            let Ok(v) = validate(gold, &policy) else {
+                continue;
+            };
+            let Ok(result) = l.db.execute(&v).await else {
+                continue;
+            };
+            if same_result(&result.columns, &result.rows, &answer.columns, &answer.rows) {
+                matched = true;
+                break;
+            }
+        }
+        if matched {
+            correct += 1;
+        } else {
+            wrong += 1;
+            if verbose {
+                println!(
+                    "  WRONG: {} | {} | {}",
+                    q.db,
+                    cut(&q.question, 80),
+                    cut(&answer.sql, 200)
+                );
+            }
+        }
+    }
+    let total = questions.len().max(1);
+    println!(
+        "\nexecution accuracy ({}, model `{}`): {correct}/{} = {:.3}; wrong rows {wrong}; no runnable query after repairs {failed}; answers that needed a repair {repaired}",
+        dialect.display_name(),
+        model.model,
+        questions.len(),
+        correct as f64 / total as f64
+    );
+    Ok(())
 }
 
 async fn count(db: &Database, table: &str) -> Result<u64, String> {

@@ -23,7 +23,9 @@
 //! - [`Text2Sql`] ties it together: [`Text2Sql::answer`] links, prompts the [`SqlModel`],
 //!   extracts ([`extract_sql`]), validates, executes and repairs, and returns an [`Answer`]
 //!   with every [`Attempt`] and the [`Timings`].
-//! - [`load_sqlite`] / [`load_postgres`] load PostgreSQL dumps (tests and benchmarks only).
+//! - [`load_sqlite`] / [`load_postgres`] load PostgreSQL dumps (tests and benchmarks only);
+//!   [`same_result`] tells whether an answer's rows hold a gold query's (execution
+//!   accuracy in evaluations).
 //!
 //! ```
 //! use berth_sql::{Dialect, Policy, RejectClass, TableName, validate};
@@ -43,6 +45,7 @@
 //! model), serve HTTP, or resolve secrets; and it never writes to an app's database.
 mod answer;
 mod app;
+mod compare;
 mod error;
 mod exec;
 mod link;
@@ -57,6 +60,7 @@ pub use app::{
     BoxFuture, DEFAULT_PROMPT, ModelError, Question, SqlModel, Text2Sql, Text2SqlConfig,
     extract_sql,
 };
+pub use compare::same_result;
 pub use error::{Error, RejectClass, Rejection, Result};
 pub use exec::{Database, ExecOptions, QueryResult, quote_ident};
 pub use link::{LinkOptions, Linked, SchemaIndex, stem, terms};
