@@ -14,8 +14,9 @@
 
 use crate::index::{self as sync, SyncError, SyncReport};
 use crate::pipeline::{self, PipelineError};
-use crate::state::postgres::{PgOptions, PgStateStore, redact};
-use crate::state::{ChunkView, ReadState, StateError, StateLock, StateStore};
+use crate::state::postgres::redact;
+use crate::state::{AppState, ChunkView, ReadState, StateError, StateLock};
+pub use crate::stores::StateSource;
 use crate::stores::{self, StoreError};
 use berth_index::{
     EmbeddedIndex, Filter, IndexError, Mode, PgVectorStore, Principal, Retriever, SearchHit,
@@ -84,25 +85,6 @@ pub struct Retrieved {
     pub warning: Option<String>,
 }
 
-/// Where a reader finds a pipeline's state.
-#[derive(Clone, Default)]
-pub enum StateSource {
-    /// The embedded SQLite store of the state directory.
-    #[default]
-    Local,
-    /// A shared PostgreSQL store, by URL (credentials in, never shown).
-    Postgres(String),
-}
-
-impl std::fmt::Debug for StateSource {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            StateSource::Local => f.write_str("Local"),
-            StateSource::Postgres(url) => f.debug_tuple("Postgres").field(&redact(url)).finish(),
-        }
-    }
-}
-
 /// The index a search reads.
 #[derive(Clone)]
 enum Searchable {
@@ -132,8 +114,9 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+#[derive(Default)]
 struct Inner {
-    store: Option<Box<dyn ReadState>>,
+    store: Option<Box<dyn AppState>>,
     index: Option<Searchable>,
     seen_version: Option<i64>,
     /// The index commit the open index was read at.
@@ -188,6 +171,20 @@ impl std::fmt::Debug for Knowledge {
     }
 }
 
+impl Drop for Knowledge {
+    fn drop(&mut self) {
+        // PostgreSQL's synchronous client closes by blocking on a runtime of its own,
+        // which panics on a thread that drives another runtime (the gateway's, which may
+        // drop the last reference to a knowledge): it closes on a thread of its own.
+        if matches!(self.state, StateSource::Postgres(_)) || self.vectors.is_some() {
+            let inner = std::mem::take(self.inner.get_mut().unwrap_or_else(|e| e.into_inner()));
+            let _ = std::thread::Builder::new()
+                .name("berth-close".into())
+                .spawn(move || drop(inner));
+        }
+    }
+}
+
 impl Knowledge {
     /// The knowledge of `pipeline` in `plan`, whose local state lives in `state_dir`;
     /// relative paths of the stack (model directories) resolve against `base`. Sets up the
@@ -213,10 +210,7 @@ impl Knowledge {
         if !plan.pipelines.contains_key(pipeline) {
             return Err(KnowledgeError::UnknownPipeline(pipeline.to_string()));
         }
-        let state = match stores::state_store_url(plan)? {
-            Some(url) => StateSource::Postgres(url),
-            None => StateSource::Local,
-        };
+        let state = StateSource::for_plan(plan)?;
         let vectors = stores::vector_store_url(plan, pipeline)?;
         Ok(Knowledge::with_embedder(pipeline, state_dir, None).with_stores(state, vectors))
     }
@@ -281,17 +275,8 @@ impl Knowledge {
 
     fn store<'a>(&self, inner: &'a mut Inner) -> Result<&'a mut dyn ReadState, KnowledgeError> {
         if inner.store.is_none() {
-            let store: Box<dyn ReadState> = match &self.state {
-                StateSource::Local => {
-                    let db = self.state_dir.join("state.db");
-                    if !db.exists() {
-                        return Err(KnowledgeError::NotIngested(self.pipeline.clone()));
-                    }
-                    Box::new(StateStore::open(&db)?)
-                }
-                StateSource::Postgres(url) => {
-                    Box::new(PgStateStore::connect_reader(url, PgOptions::default())?)
-                }
+            let Some(store) = self.state.open(&self.state_dir)? else {
+                return Err(KnowledgeError::NotIngested(self.pipeline.clone()));
             };
             inner.store = Some(store);
         }

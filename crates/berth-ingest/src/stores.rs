@@ -3,8 +3,70 @@
 //! built-in index, or pgvector when the pipeline's `store:` provides
 //! `vector-store/pgvector`).
 
+use crate::state::postgres::{PgOptions, PgStateStore, redact};
+use crate::state::{AppState, StateError, StateStore};
 use berth_stack::catalog::Role;
 use berth_stack::plan::{Connection, Plan};
+use std::path::Path;
+
+/// Where a process finds the stack's state.
+#[derive(Clone, Default)]
+pub enum StateSource {
+    /// The embedded SQLite store of the state directory.
+    #[default]
+    Local,
+    /// A shared PostgreSQL store, by URL (credentials in, never shown).
+    Postgres(String),
+}
+
+impl std::fmt::Debug for StateSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StateSource::Local => f.write_str("Local"),
+            StateSource::Postgres(url) => f.debug_tuple("Postgres").field(&redact(url)).finish(),
+        }
+    }
+}
+
+impl StateSource {
+    /// The state store `plan` binds: PostgreSQL through its `state-store` contract, else
+    /// the local one.
+    pub fn for_plan(plan: &Plan) -> Result<StateSource, StoreError> {
+        Ok(match state_store_url(plan)? {
+            Some(url) => StateSource::Postgres(url),
+            None => StateSource::Local,
+        })
+    }
+
+    /// Opens the store for reading and for the apps' conversations (never for
+    /// ingesting: no leases, no heartbeat). `None` when the local store under
+    /// `state_dir` was never created, so nothing was ingested.
+    pub fn open(&self, state_dir: &Path) -> Result<Option<Box<dyn AppState>>, StateError> {
+        Ok(Some(match self {
+            StateSource::Local => {
+                let db = state_dir.join("state.db");
+                if !db.exists() {
+                    return Ok(None);
+                }
+                Box::new(StateStore::open(&db)?)
+            }
+            StateSource::Postgres(url) => {
+                Box::new(PgStateStore::connect_reader(url, PgOptions::default())?)
+            }
+        }))
+    }
+
+    /// Like [`StateSource::open`], creating the local store when it does not exist yet
+    /// (a gateway keeps conversations before anything is ingested).
+    pub fn open_or_create(&self, state_dir: &Path) -> Result<Box<dyn AppState>, StateError> {
+        Ok(match self {
+            StateSource::Local => Box::new(StateStore::open(&state_dir.join("state.db"))?),
+            StateSource::Postgres(url) => {
+                Box::new(PgStateStore::connect_reader(url, PgOptions::default())?)
+            }
+        })
+    }
+}
 
 /// Why a bound store cannot be used.
 #[derive(Debug, thiserror::Error)]

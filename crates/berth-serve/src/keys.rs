@@ -1,6 +1,7 @@
 //! API keys: what a key grants (a principal, a scope of models, rate limits) and where
-//! keys and their usage are kept ([`KeyStore`], with [`SqliteKeyStore`] on the stack's
-//! state database).
+//! keys and their usage are kept ([`KeyStore`] for the gateway, [`KeyAdmin`] for `berth
+//! keys`): [`SqliteKeyStore`] on the stack's local state database, or [`PgKeyStore`] on a
+//! shared PostgreSQL state store, which every gateway replica then reads.
 //!
 //! Only a hash of each key is stored. Keys are 32 random base62 characters from the OS
 //! (about 190 bits), so a fast hash is appropriate: there is nothing to brute-force, and
@@ -99,6 +100,18 @@ pub enum KeyStoreError {
         #[source]
         source: rusqlite::Error,
     },
+    /// A PostgreSQL error.
+    #[error("{url}: {source}")]
+    Postgres {
+        /// The server, password hidden.
+        url: String,
+        /// The error.
+        #[source]
+        source: postgres::Error,
+    },
+    /// The shared state store could not be opened (its schema brought up to date).
+    #[error(transparent)]
+    State(#[from] berth_ingest::state::StateError),
     /// The OS random number generator failed.
     #[error("no randomness from the OS: {0}")]
     Random(String),
@@ -113,6 +126,22 @@ pub trait KeyStore: Send + Sync + 'static {
     fn has_keys(&self) -> Result<bool, KeyStoreError>;
     /// Adds `batch` to the stored usage counters.
     fn record_usage(&self, batch: &[UsageRecord]) -> Result<(), KeyStoreError>;
+}
+
+/// Managing keys: what `berth keys` does, on either store.
+pub trait KeyAdmin: KeyStore {
+    /// Creates a key; returns its id and the key itself (which is not stored and cannot
+    /// be shown again).
+    fn create(&self, new: &NewKey) -> Result<(i64, String), KeyStoreError>;
+    /// Revokes key `id`; `false` when there is no such key. Revoking twice keeps the
+    /// first time.
+    fn revoke(&self, id: i64) -> Result<bool, KeyStoreError>;
+    /// Every key with its usage totals, by id.
+    fn list(&self) -> Result<Vec<KeySummary>, KeyStoreError>;
+    /// The usage rows of key `id`, by model and day.
+    fn usage(&self, id: i64) -> Result<Vec<UsageRecord>, KeyStoreError>;
+    /// Where the keys are kept, for messages (never with a password).
+    fn location(&self) -> String;
 }
 
 /// A new key's settings.
@@ -364,6 +393,247 @@ impl KeyStore for SqliteKeyStore {
             }
             tx.commit()
         })
+    }
+}
+
+impl KeyAdmin for SqliteKeyStore {
+    fn create(&self, new: &NewKey) -> Result<(i64, String), KeyStoreError> {
+        SqliteKeyStore::create(self, new)
+    }
+    fn revoke(&self, id: i64) -> Result<bool, KeyStoreError> {
+        SqliteKeyStore::revoke(self, id)
+    }
+    fn list(&self) -> Result<Vec<KeySummary>, KeyStoreError> {
+        SqliteKeyStore::list(self)
+    }
+    fn usage(&self, id: i64) -> Result<Vec<UsageRecord>, KeyStoreError> {
+        SqliteKeyStore::usage(self, id)
+    }
+    fn location(&self) -> String {
+        self.path.display().to_string()
+    }
+}
+
+/// Keys and usage in a shared PostgreSQL state store (schema `berth`: `api_keys` and
+/// `usage`, created by the state store's migrations), so every gateway replica accepts
+/// the same keys and counts usage in one place.
+pub struct PgKeyStore {
+    shown: String,
+    /// Taken only when the store is dropped.
+    client: Mutex<Option<postgres::Client>>,
+}
+
+impl Drop for PgKeyStore {
+    fn drop(&mut self) {
+        // The synchronous client closes by blocking on a runtime of its own, which panics
+        // on a thread that drives the gateway's: it closes on a thread of its own.
+        if let Some(client) = self
+            .client
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
+            let _ = std::thread::Builder::new()
+                .name("berth-close".into())
+                .spawn(move || drop(client));
+        }
+    }
+}
+
+impl std::fmt::Debug for PgKeyStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgKeyStore")
+            .field("url", &self.shown)
+            .finish()
+    }
+}
+
+fn pg_record(r: &postgres::Row) -> KeyRecord {
+    KeyRecord {
+        id: r.get(0),
+        name: r.get(1),
+        user: r.get(2),
+        groups: parse_list(&r.get::<_, String>(3)),
+        models: parse_list(&r.get::<_, String>(4)),
+        rpm: r.get::<_, Option<i64>>(5).map(|v| v.max(0) as u64),
+        tpm: r.get::<_, Option<i64>>(6).map(|v| v.max(0) as u64),
+        created_ms: r.get(7),
+        revoked_ms: r.get(8),
+    }
+}
+
+const PG_COLUMNS: &str = r#"id, name, "user", groups, models, rpm, tpm, created_ms, revoked_ms"#;
+
+impl PgKeyStore {
+    /// Connects to the shared state store at `url` (credentials in), bringing its schema
+    /// up to date first.
+    pub fn connect(url: &str) -> Result<PgKeyStore, KeyStoreError> {
+        use berth_ingest::state::postgres::{PgOptions, PgStateStore, redact};
+        let options = PgOptions::default();
+        drop(PgStateStore::connect_reader(url, options.clone())?);
+        let shown = redact(url);
+        let wrap = |source| KeyStoreError::Postgres {
+            url: shown.clone(),
+            source,
+        };
+        let mut client = postgres::Client::connect(url, postgres::NoTls).map_err(wrap)?;
+        client
+            .batch_execute(&format!(
+                "SET search_path TO \"{}\"",
+                options.schema.replace('"', "\"\"")
+            ))
+            .map_err(wrap)?;
+        Ok(PgKeyStore {
+            shown: shown.clone(),
+            client: Mutex::new(Some(client)),
+        })
+    }
+
+    fn pg<T>(
+        &self,
+        f: impl FnOnce(&mut postgres::Client) -> Result<T, postgres::Error>,
+    ) -> Result<T, KeyStoreError> {
+        let mut client = self.client.lock().unwrap_or_else(|e| e.into_inner());
+        let client = client.as_mut().expect("taken only on drop");
+        f(client).map_err(|source| KeyStoreError::Postgres {
+            url: self.shown.clone(),
+            source,
+        })
+    }
+}
+
+impl KeyStore for PgKeyStore {
+    fn lookup(&self, hash: &str) -> Result<Option<KeyRecord>, KeyStoreError> {
+        self.pg(|c| {
+            c.query_opt(
+                &format!("SELECT {PG_COLUMNS} FROM api_keys WHERE hash = $1"),
+                &[&hash],
+            )
+        })
+        .map(|row| row.as_ref().map(pg_record))
+    }
+
+    fn has_keys(&self) -> Result<bool, KeyStoreError> {
+        self.pg(|c| c.query_one("SELECT EXISTS (SELECT 1 FROM api_keys)", &[]))
+            .map(|r| r.get(0))
+    }
+
+    fn record_usage(&self, batch: &[UsageRecord]) -> Result<(), KeyStoreError> {
+        let clamp = |v: u64| v.min(i64::MAX as u64) as i64;
+        self.pg(|c| {
+            let mut tx = c.transaction()?;
+            let stmt = tx.prepare(
+                "INSERT INTO usage
+                    (key_id, model, day, requests, prompt_tokens, completion_tokens, errors)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)
+                 ON CONFLICT (key_id, model, day) DO UPDATE SET
+                    requests = usage.requests + excluded.requests,
+                    prompt_tokens = usage.prompt_tokens + excluded.prompt_tokens,
+                    completion_tokens = usage.completion_tokens + excluded.completion_tokens,
+                    errors = usage.errors + excluded.errors",
+            )?;
+            for u in batch {
+                tx.execute(
+                    &stmt,
+                    &[
+                        &u.key_id,
+                        &u.model,
+                        &u.day,
+                        &clamp(u.requests),
+                        &clamp(u.prompt_tokens),
+                        &clamp(u.completion_tokens),
+                        &clamp(u.errors),
+                    ],
+                )?;
+            }
+            tx.commit()
+        })
+    }
+}
+
+impl KeyAdmin for PgKeyStore {
+    fn create(&self, new: &NewKey) -> Result<(i64, String), KeyStoreError> {
+        let key = generate_key()?;
+        let hash = hash_key(&key);
+        let id = self.pg(|c| {
+            c.query_one(
+                r#"INSERT INTO api_keys (name, hash, "user", groups, models, rpm, tpm, created_ms)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id"#,
+                &[
+                    &new.name,
+                    &hash,
+                    &new.user,
+                    &to_json(&new.groups),
+                    &to_json(&new.models),
+                    &new.rpm.map(|v| v.min(i64::MAX as u64) as i64),
+                    &new.tpm.map(|v| v.min(i64::MAX as u64) as i64),
+                    &now_ms(),
+                ],
+            )
+        })?;
+        Ok((id.get(0), key))
+    }
+
+    fn revoke(&self, id: i64) -> Result<bool, KeyStoreError> {
+        self.pg(|c| {
+            c.execute(
+                "UPDATE api_keys SET revoked_ms = COALESCE(revoked_ms, $2) WHERE id = $1",
+                &[&id, &now_ms()],
+            )
+        })
+        .map(|n| n > 0)
+    }
+
+    fn list(&self) -> Result<Vec<KeySummary>, KeyStoreError> {
+        let rows = self.pg(|c| {
+            c.query(
+                &format!(
+                    "SELECT {PG_COLUMNS},
+                        COALESCE((SELECT SUM(requests) FROM usage u WHERE u.key_id = k.id), 0)::BIGINT,
+                        COALESCE((SELECT SUM(prompt_tokens) FROM usage u WHERE u.key_id = k.id), 0)::BIGINT,
+                        COALESCE((SELECT SUM(completion_tokens) FROM usage u WHERE u.key_id = k.id), 0)::BIGINT,
+                        COALESCE((SELECT SUM(errors) FROM usage u WHERE u.key_id = k.id), 0)::BIGINT
+                     FROM api_keys k ORDER BY id"
+                ),
+                &[],
+            )
+        })?;
+        Ok(rows
+            .iter()
+            .map(|r| KeySummary {
+                key: pg_record(r),
+                requests: r.get::<_, i64>(9).max(0) as u64,
+                prompt_tokens: r.get::<_, i64>(10).max(0) as u64,
+                completion_tokens: r.get::<_, i64>(11).max(0) as u64,
+                errors: r.get::<_, i64>(12).max(0) as u64,
+            })
+            .collect())
+    }
+
+    fn usage(&self, id: i64) -> Result<Vec<UsageRecord>, KeyStoreError> {
+        let rows = self.pg(|c| {
+            c.query(
+                "SELECT key_id, model, day, requests, prompt_tokens, completion_tokens, errors
+                 FROM usage WHERE key_id = $1 ORDER BY model COLLATE \"C\", day",
+                &[&id],
+            )
+        })?;
+        Ok(rows
+            .iter()
+            .map(|r| UsageRecord {
+                key_id: r.get(0),
+                model: r.get(1),
+                day: r.get(2),
+                requests: r.get::<_, i64>(3).max(0) as u64,
+                prompt_tokens: r.get::<_, i64>(4).max(0) as u64,
+                completion_tokens: r.get::<_, i64>(5).max(0) as u64,
+                errors: r.get::<_, i64>(6).max(0) as u64,
+            })
+            .collect())
+    }
+
+    fn location(&self) -> String {
+        format!("the shared state store at {}", self.shown)
     }
 }
 

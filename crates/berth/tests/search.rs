@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{berth, berth_ok as ok, model_dir};
+use common::{berth, berth_ok as ok, model_dir, write_file as write};
 use serde_json::Value;
 use std::path::Path;
 
@@ -19,12 +19,6 @@ fn documents(hits: &[Value]) -> Vec<String> {
     hits.iter()
         .map(|h| h["document_id"].as_str().unwrap().to_string())
         .collect()
-}
-
-fn write(dir: &Path, name: &str, text: &str) {
-    let p = dir.join(name);
-    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-    std::fs::write(p, text).unwrap();
 }
 
 fn corpus(dir: &Path) {

@@ -6,15 +6,9 @@
 
 mod common;
 
-use common::{Database, model_dir, pg_url};
+use common::{Database, berth_env, berth_ok_env, model_dir, pg_url, write_file as write};
 use serde_json::Value;
 use std::path::Path;
-
-fn write(dir: &Path, name: &str, text: &str) {
-    let p = dir.join(name);
-    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-    std::fs::write(p, text).unwrap();
-}
 
 fn corpus(dir: &Path) {
     write(
@@ -63,25 +57,15 @@ fn stack(dir: &Path, url: &str, model: &Path) {
     );
 }
 
-/// Runs berth with the stack's secret set (the test server does not check it).
+/// The stack's secret (the test server does not check it).
+const SECRET: &[(&str, &str)] = &[("PG_PASSWORD", "unused-by-the-test-server")];
+
 fn berth(dir: &Path, args: &[&str]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
-        .args(args)
-        .current_dir(dir)
-        .env("PG_PASSWORD", "unused-by-the-test-server")
-        .output()
-        .unwrap()
+    berth_env(dir, args, SECRET)
 }
 
 fn run(dir: &Path, args: &[&str]) -> String {
-    let out = berth(dir, args);
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "berth {args:?} failed: {stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
+    berth_ok_env(dir, args, SECRET)
 }
 
 fn hits(dir: &Path, args: &[&str]) -> Vec<String> {
@@ -259,4 +243,141 @@ fn search_docs_and_apps_read_a_shared_state_store_and_pgvector() {
         stderr.contains("pipeline `vectors` stores into pgvector (`db`) but has no `embed` model"),
         "{stderr}"
     );
+}
+
+/// Two gateways (two directories: two machines) on one shared state store: a
+/// conversation begun on one continues on the other, a passage one cites opens on the
+/// other, and both show the same ingestion runs and document counts. The chat model is
+/// the project's stand-in (no model server runs here).
+#[test]
+fn two_gateways_share_conversations_passages_and_runs() {
+    use berth_serve::standin::{Behavior, Standin};
+    use common::Server;
+
+    let Some(admin) = pg_url() else { return };
+    let db = Database::create(&admin, &format!("berth_gateways_{}", std::process::id()));
+    // The stand-in runs on its own runtime; the test itself blocks (PostgreSQL, HTTP).
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let upstream = runtime.block_on(Standin::start("model")).unwrap();
+    upstream.set_default(Behavior::default().tokens(["Noted."]));
+    let stack = format!(
+        "stack: replicas\n\
+         components:\n  \
+           db: {{ uses: postgres, url: {url}, with: {{ password: \"${{secret:PG_PASSWORD}}\" }} }}\n\
+         models:\n  chat:\n    - {{ provider: openai, base_url: \"{base}\", model: upstream-chat }}\n\
+         sources:\n  docs: {{ path: ./docs }}\n\
+         pipelines:\n  words: {{ source: docs, chunk: {{ strategy: markdown, max_tokens: 100, overlap: 0 }} }}\n\
+         apps:\n  \
+           ask: {{ kind: rag, pipeline: words, top_k: 2 }}\n  \
+           talk: {{ kind: chat, model: chat, knowledge: ask }}\n",
+        url = db.url(),
+        base = upstream.base_url()
+    );
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    for dir in [a.path(), b.path()] {
+        corpus(dir);
+        write(dir, "berth.yaml", &stack);
+    }
+    // One ingest, from the first machine only.
+    run(a.path(), &["ingest"]);
+    let one = Server::start(a.path(), SECRET);
+    let two = Server::start(b.path(), SECRET);
+    let query = |server: &Server, app: &str, body: &str| -> Value {
+        let (status, text) = server.request("POST", &format!("/v1/apps/{app}/query"), None, body);
+        assert_eq!(status, 200, "{text}");
+        serde_json::from_str(&text).unwrap()
+    };
+
+    // The second gateway answers from the shared store although it never ingested.
+    let answer = query(&two, "ask", r#"{"question": "When does the bakery open?"}"#);
+    let cited = answer["citations"][0].clone();
+    assert_eq!(cited["document"], "docs/kitchen.md", "{answer}");
+    // The passage it cites opens on the first gateway.
+    let (status, passage) = one.request(
+        "GET",
+        &format!("/v1/chunks/{}", cited["chunk_id"].as_str().unwrap()),
+        None,
+        "",
+    );
+    assert_eq!(status, 200, "{passage}");
+    assert!(passage.contains("caraway"), "{passage}");
+
+    // A conversation begun on one gateway continues on the other.
+    query(
+        &one,
+        "talk",
+        r#"{"question": "My name is Ada.", "session": "s1"}"#,
+    );
+    upstream.enqueue(Behavior::default().tokens(["What is my name?"]));
+    query(
+        &two,
+        "talk",
+        r#"{"question": "What is my name?", "session": "s1"}"#,
+    );
+    let requests = upstream.requests();
+    let last = requests.last().unwrap().body["messages"]
+        .as_array()
+        .unwrap();
+    let contents: Vec<&str> = last
+        .iter()
+        .map(|m| m["content"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        &contents[1..],
+        ["My name is Ada.", "Noted.", "What is my name?"],
+        "the second gateway saw the first one's turn"
+    );
+
+    // Both show the runs and counts of the shared store.
+    for server in [&one, &two] {
+        let (status, text) = server.request("GET", "/api/ingest", None, "");
+        assert_eq!(status, 200, "{text}");
+        let ingest: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(ingest["runs"].as_array().unwrap().len(), 1, "{ingest}");
+        let (_, text) = server.request("GET", "/api/stack", None, "");
+        let stack: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(stack["pipelines"][0]["documents"]["done"], 3, "{stack}");
+    }
+    // Keys live in the shared store too: one created on the first machine is required
+    // and accepted by the second gateway, which records its usage there.
+    let created = run(a.path(), &["keys", "create", "--user", "ada"]);
+    let key = created
+        .lines()
+        .find(|l| l.starts_with("bk-"))
+        .unwrap()
+        .to_string();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    // The gateway looks again whether keys exist every 2 s.
+    while two.request("GET", "/v1/models", None, "").0 != 401 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the second gateway never required the key"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let (status, text) = two.request(
+        "POST",
+        "/v1/apps/ask/query",
+        Some(&key),
+        r#"{"question": "When do tomatoes ripen?"}"#,
+    );
+    assert_eq!(status, 200, "{text}");
+    loop {
+        let listed: Value =
+            serde_json::from_str(&run(b.path(), &["keys", "list", "--json"])).unwrap();
+        if listed[0]["usage"]["requests"].as_u64().unwrap_or(0) >= 1 {
+            assert_eq!(listed[0]["user"], "ada");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "usage never reached the shared store: {listed}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+
+    // No local state store on either machine: only their private indexes.
+    for dir in [a.path(), b.path()] {
+        assert!(!dir.join(".berth/state.db").exists());
+    }
 }

@@ -1,9 +1,11 @@
-//! What the pipeline runner needs of a state store, as one trait with two backends: the
-//! embedded SQLite store (one machine, one ingest at a time under the state lock) and
-//! PostgreSQL (any number of workers sharing one store, splitting the work by leases).
+//! What the pipeline runner, the readers and the gateway's apps need of a state store, as
+//! traits with two backends: the embedded SQLite store (one machine, one ingest at a time
+//! under the state lock) and PostgreSQL (any number of workers and gateways sharing one
+//! store, the workers splitting the work by leases).
 
 use super::{
-    ChunkRecord, ChunkView, CommitStats, DocumentRow, Known, Outcome, Result, RunCounts, StateStore,
+    ChunkRecord, ChunkView, CommitStats, DocumentCounts, DocumentRow, Known, Outcome, Result,
+    RunCounts, RunRow, StateStore, Turn,
 };
 use std::collections::{BTreeMap, HashMap};
 
@@ -49,7 +51,35 @@ pub trait ReadState: Send {
         document_id: &str,
         ordinal: i64,
     ) -> Result<(Option<String>, Option<String>)>;
+    /// How many documents of `pipeline` are done, failed and pending.
+    fn document_counts(&mut self, pipeline: &str) -> Result<DocumentCounts>;
+    /// The most recent runs, newest first.
+    fn runs(&mut self, limit: usize) -> Result<Vec<RunRow>>;
+
+    /// One chunk of any pipeline, with its document's details.
+    fn chunk(&mut self, chunk_id: &str) -> Result<Option<ChunkView>> {
+        self.chunks_by_id(&[chunk_id]).map(|mut v| v.pop())
+    }
 }
+
+/// Conversation history of the gateway's apps, per app, user and session.
+pub trait Conversations {
+    /// The last `limit` turns of a conversation, oldest first.
+    fn conversation(
+        &mut self,
+        app: &str,
+        user: &str,
+        session: &str,
+        limit: usize,
+    ) -> Result<Vec<Turn>>;
+    /// Appends turns to a conversation, in one transaction.
+    fn append_turns(&mut self, app: &str, user: &str, session: &str, turns: &[Turn]) -> Result<()>;
+}
+
+/// What the gateway keeps in a state store: the apps' reads and their conversations.
+pub trait AppState: ReadState + Conversations {}
+
+impl<T: ReadState + Conversations> AppState for T {}
 
 /// The runner's view of a state store. Every write is idempotent (upserts by
 /// deterministic id), so a batch committed twice — by a worker whose lease expired and
@@ -137,6 +167,27 @@ impl ReadState for StateStore {
         ordinal: i64,
     ) -> Result<(Option<String>, Option<String>)> {
         StateStore::neighbours(self, pipeline, document_id, ordinal)
+    }
+    fn document_counts(&mut self, pipeline: &str) -> Result<DocumentCounts> {
+        StateStore::document_counts(self, pipeline)
+    }
+    fn runs(&mut self, limit: usize) -> Result<Vec<RunRow>> {
+        StateStore::runs(self, limit)
+    }
+}
+
+impl Conversations for StateStore {
+    fn conversation(
+        &mut self,
+        app: &str,
+        user: &str,
+        session: &str,
+        limit: usize,
+    ) -> Result<Vec<Turn>> {
+        StateStore::conversation(self, app, user, session, limit)
+    }
+    fn append_turns(&mut self, app: &str, user: &str, session: &str, turns: &[Turn]) -> Result<()> {
+        StateStore::append_turns(self, app, user, session, turns)
     }
 }
 

@@ -60,7 +60,7 @@ pub enum StateError {
 /// Result type of the state store.
 pub type Result<T, E = StateError> = std::result::Result<T, E>;
 
-pub use backend::{Claim, IngestState, ReadState};
+pub use backend::{AppState, Claim, Conversations, IngestState, ReadState};
 
 /// Exclusive use of a state directory: one ingest at a time per state store. Released
 /// when dropped (or when the process dies).

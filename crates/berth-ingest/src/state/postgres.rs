@@ -11,8 +11,9 @@
 //! as once: the exactly-once effect of the ingestion holds across workers.
 
 use super::{
-    ChunkRecord, ChunkView, Claim, CommitStats, DocStatus, DocumentRow, IngestState, Known,
-    Outcome, ReadState, Result, RunCounts, RunRow, StateError, now_ms,
+    ChunkRecord, ChunkView, Claim, CommitStats, Conversations, DocStatus, DocumentCounts,
+    DocumentRow, IngestState, Known, Outcome, ReadState, Result, RunCounts, RunRow, StateError,
+    Turn, now_ms,
 };
 use ::postgres::{Client, NoTls};
 use std::collections::{BTreeMap, HashMap};
@@ -101,6 +102,45 @@ const MIGRATIONS: &[&str] = &[
     CREATE TABLE changes (
         pipeline TEXT PRIMARY KEY,
         n        BIGINT NOT NULL
+    );
+"#,
+    r#"
+    -- Conversation history of the gateway's apps, shared by every gateway replica.
+    CREATE TABLE conversation_turns (
+        app        TEXT NOT NULL,
+        "user"     TEXT NOT NULL,
+        session    TEXT NOT NULL,
+        seq        BIGINT NOT NULL,
+        role       TEXT NOT NULL,
+        content    TEXT NOT NULL,
+        created_ms BIGINT NOT NULL,
+        PRIMARY KEY (app, "user", session, seq)
+    );
+"#,
+    r#"
+    -- The gateway's API keys (only a hash of each key) and their usage per model and UTC
+    -- day, shared by every gateway replica; the same columns as the SQLite store's.
+    CREATE TABLE api_keys (
+        id         BIGSERIAL PRIMARY KEY,
+        name       TEXT,
+        hash       TEXT NOT NULL UNIQUE,
+        "user"     TEXT NOT NULL,
+        groups     TEXT NOT NULL DEFAULT '[]',
+        models     TEXT NOT NULL DEFAULT '[]',
+        rpm        BIGINT,
+        tpm        BIGINT,
+        created_ms BIGINT NOT NULL,
+        revoked_ms BIGINT
+    );
+    CREATE TABLE usage (
+        key_id            BIGINT NOT NULL,
+        model             TEXT NOT NULL,
+        day               TEXT NOT NULL,
+        requests          BIGINT NOT NULL DEFAULT 0,
+        prompt_tokens     BIGINT NOT NULL DEFAULT 0,
+        completion_tokens BIGINT NOT NULL DEFAULT 0,
+        errors            BIGINT NOT NULL DEFAULT 0,
+        PRIMARY KEY (key_id, model, day)
     );
 "#,
 ];
@@ -545,6 +585,95 @@ impl ReadState for PgStateStore {
             }
         }
         Ok((before, after))
+    }
+
+    fn document_counts(&mut self, pipeline: &str) -> Result<DocumentCounts> {
+        let rows = self
+            .client
+            .query(
+                "SELECT status, COUNT(*) FROM documents WHERE pipeline = $1 GROUP BY status",
+                &[&pipeline],
+            )
+            .map_err(|e| self.err(e))?;
+        let mut counts = DocumentCounts::default();
+        for r in &rows {
+            let n = r.get::<_, i64>(1).max(0) as u64;
+            match DocStatus::parse(&r.get::<_, String>(0)) {
+                DocStatus::Done => counts.done += n,
+                DocStatus::Failed => counts.failed += n,
+                DocStatus::Pending => counts.pending += n,
+            }
+        }
+        Ok(counts)
+    }
+
+    fn runs(&mut self, limit: usize) -> Result<Vec<RunRow>> {
+        PgStateStore::runs(self, limit)
+    }
+}
+
+impl Conversations for PgStateStore {
+    fn conversation(
+        &mut self,
+        app: &str,
+        user: &str,
+        session: &str,
+        limit: usize,
+    ) -> Result<Vec<Turn>> {
+        let rows = self
+            .client
+            .query(
+                r#"SELECT role, content FROM conversation_turns
+                   WHERE app = $1 AND "user" = $2 AND session = $3 ORDER BY seq DESC LIMIT $4"#,
+                &[&app, &user, &session, &(limit as i64)],
+            )
+            .map_err(|e| self.err(e))?;
+        let mut turns: Vec<Turn> = rows
+            .iter()
+            .map(|r| Turn {
+                role: r.get(0),
+                content: r.get(1),
+            })
+            .collect();
+        turns.reverse();
+        Ok(turns)
+    }
+
+    fn append_turns(&mut self, app: &str, user: &str, session: &str, turns: &[Turn]) -> Result<()> {
+        let shown = self.shown.clone();
+        let e = |source| pg_error(&shown, source);
+        let mut tx = self.client.transaction().map_err(e)?;
+        // Two replicas answering one session at once: the second waits for the first.
+        tx.execute(
+            "SELECT pg_advisory_xact_lock(hashtext($1 || '/' || $2 || '/' || $3))",
+            &[&app, &user, &session],
+        )
+        .map_err(e)?;
+        let next: i64 = tx
+            .query_one(
+                r#"SELECT COALESCE(MAX(seq), 0) + 1 FROM conversation_turns
+                   WHERE app = $1 AND "user" = $2 AND session = $3"#,
+                &[&app, &user, &session],
+            )
+            .map_err(e)?
+            .get(0);
+        for (i, turn) in turns.iter().enumerate() {
+            tx.execute(
+                r#"INSERT INTO conversation_turns (app, "user", session, seq, role, content, created_ms)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7)"#,
+                &[
+                    &app,
+                    &user,
+                    &session,
+                    &(next + i as i64),
+                    &turn.role,
+                    &turn.content,
+                    &now_ms(),
+                ],
+            )
+            .map_err(e)?;
+        }
+        tx.commit().map_err(e)
     }
 }
 

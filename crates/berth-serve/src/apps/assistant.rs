@@ -228,8 +228,13 @@ async fn run(
     let history = if query.history.is_empty() {
         match &query.session {
             Some(session) => {
-                let apps = shared.apps.load();
-                apps.history(&app.name, &query.owner, session)
+                // The store may be PostgreSQL's synchronous client: off the runtime.
+                let apps = shared.apps.load_full();
+                let (name, owner, session) =
+                    (app.name.clone(), query.owner.clone(), session.clone());
+                tokio::task::spawn_blocking(move || apps.history(&name, &owner, &session))
+                    .await
+                    .unwrap_or_default()
             }
             None => Vec::new(),
         }

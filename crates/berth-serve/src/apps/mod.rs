@@ -15,7 +15,8 @@ pub(crate) mod sql;
 pub(crate) mod text;
 
 use berth_ingest::knowledge::{Knowledge, KnowledgeError};
-use berth_ingest::state::{StateError, StateStore, Turn};
+use berth_ingest::state::{AppState, StateError, Turn};
+use berth_ingest::stores::{StateSource, StoreError};
 use berth_stack::plan::{Plan, PlannedApp};
 use berth_stack::stack::AppKind;
 use serde::Serialize;
@@ -66,6 +67,9 @@ pub enum AppError {
     /// The state store (conversation history) could not be opened.
     #[error(transparent)]
     State(#[from] StateError),
+    /// The state store the stack binds cannot be used.
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 /// One app, ready to answer.
@@ -120,11 +124,33 @@ pub(crate) struct PipelineView {
 /// The apps of a stack and what they share: their pipelines' search and the store of
 /// conversations. Built from a plan with [`AppSet::from_plan`]; the gateway swaps the
 /// whole set when the stack changes.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct AppSet {
     pub(crate) apps: BTreeMap<String, Arc<App>>,
     pub(crate) view: StackView,
-    pub(crate) store: Option<Mutex<StateStore>>,
+    pub(crate) store: Option<Mutex<Box<dyn AppState>>>,
+}
+
+impl Drop for AppSet {
+    fn drop(&mut self) {
+        // A shared store's synchronous PostgreSQL client must not close on a thread that
+        // drives the gateway's runtime (it blocks on a runtime of its own).
+        if let Some(store) = self.store.take() {
+            let _ = std::thread::Builder::new()
+                .name("berth-close".into())
+                .spawn(move || drop(store));
+        }
+    }
+}
+
+impl std::fmt::Debug for AppSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppSet")
+            .field("apps", &self.apps)
+            .field("view", &self.view)
+            .field("store", &self.store.is_some())
+            .finish()
+    }
 }
 
 impl AppSet {
@@ -217,7 +243,9 @@ impl AppSet {
         let store = if apps.is_empty() {
             None
         } else {
-            Some(Mutex::new(StateStore::open(&state_dir.join("state.db"))?))
+            Some(Mutex::new(
+                StateSource::for_plan(plan)?.open_or_create(state_dir)?,
+            ))
         };
         Ok(AppSet {
             apps,
@@ -250,11 +278,11 @@ impl AppSet {
 
     pub(crate) fn with_store<T>(
         &self,
-        f: impl FnOnce(&mut StateStore) -> Result<T, StateError>,
+        f: impl FnOnce(&mut dyn AppState) -> Result<T, StateError>,
     ) -> Option<Result<T, StateError>> {
         let store = self.store.as_ref()?;
         let mut guard = store.lock().unwrap_or_else(|e| e.into_inner());
-        Some(f(&mut guard))
+        Some(f(guard.as_mut()))
     }
 
     /// Stored history of a conversation, oldest first.

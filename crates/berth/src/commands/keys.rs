@@ -6,14 +6,14 @@ use crate::report::UserError;
 use anyhow::Context as _;
 use berth_deploy::{load, state::StateDir};
 use berth_ingest::state::StateStore;
-use berth_serve::keys::{KeySummary, NewKey, SqliteKeyStore, utc_day};
+use berth_serve::keys::{KeyAdmin, KeySummary, NewKey, PgKeyStore, SqliteKeyStore, utc_day};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, UNIX_EPOCH};
 
-/// The key store of the stack at `stack` (the state database, created and migrated if
-/// needed), and the database's path.
-pub(crate) fn store(stack: &Path) -> anyhow::Result<(SqliteKeyStore, PathBuf)> {
+/// The key store of the stack at `stack`: the shared PostgreSQL state store when the
+/// stack binds one, else the local state database (created and migrated if needed).
+pub(crate) fn store(stack: &Path, catalogs: &[PathBuf]) -> anyhow::Result<Box<dyn KeyAdmin>> {
     let stack_path = load::stack_path(stack);
     if !stack_path.exists() {
         return Err(UserError(format!(
@@ -22,11 +22,22 @@ pub(crate) fn store(stack: &Path) -> anyhow::Result<(SqliteKeyStore, PathBuf)> {
         ))
         .into());
     }
+    if let super::Planned::Ok { plan, .. } = super::load_and_plan(stack, catalogs, None, false)?
+        && let Some(url) = super::store::shared_url(&plan)?
+    {
+        let keys = PgKeyStore::connect(&url).with_context(|| {
+            format!(
+                "opening the keys in the shared state store at {}",
+                berth_ingest::state::postgres::redact(&url)
+            )
+        })?;
+        return Ok(Box::new(keys));
+    }
     let db = StateDir::for_stack(&stack_path).database();
     // Opening the state store brings its schema, the key tables included, up to date.
     drop(StateStore::open(&db).with_context(|| format!("opening {}", db.display()))?);
     let keys = SqliteKeyStore::open(&db).with_context(|| format!("opening {}", db.display()))?;
-    Ok((keys, db))
+    Ok(Box::new(keys))
 }
 
 fn day(ms: i64) -> String {
@@ -115,13 +126,13 @@ fn print_table(keys: &[KeySummary]) {
     }
 }
 
-pub(crate) fn run(cmd: &KeysCommand) -> anyhow::Result<Outcome> {
+pub(crate) fn run(cmd: &KeysCommand, catalogs: &[PathBuf]) -> anyhow::Result<Outcome> {
     match cmd {
         KeysCommand::Create(args) => {
             if args.user.trim().is_empty() {
                 return Err(UserError("--user must not be empty".into()).into());
             }
-            let (store, _) = store(&args.stack.stack)?;
+            let store = store(&args.stack.stack, catalogs)?;
             let clean = |v: &[String]| -> Vec<String> {
                 v.iter()
                     .map(|s| s.trim().to_owned())
@@ -144,7 +155,7 @@ pub(crate) fn run(cmd: &KeysCommand) -> anyhow::Result<Outcome> {
             Ok(Outcome::Ok)
         }
         KeysCommand::List { stack, json } => {
-            let (store, _) = store(&stack.stack)?;
+            let store = store(&stack.stack, catalogs)?;
             let keys = store.list().context("reading the keys")?;
             if *json {
                 let list: Vec<_> = keys.iter().map(summary_json).collect();
@@ -157,7 +168,7 @@ pub(crate) fn run(cmd: &KeysCommand) -> anyhow::Result<Outcome> {
             Ok(Outcome::Ok)
         }
         KeysCommand::Revoke { id, stack } => {
-            let (store, _) = store(&stack.stack)?;
+            let store = store(&stack.stack, catalogs)?;
             if !store.revoke(*id).context("revoking the key")? {
                 return Err(UserError(format!("no API key with id {id}")).into());
             }

@@ -67,7 +67,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Search(args) => search::run(&args, &cli.catalogs),
         Command::Index(cmd) => search::index(&cmd, &cli.catalogs),
         Command::Serve(args) => serve::run(&args, &cli.catalogs),
-        Command::Keys(cmd) => keys::run(&cmd),
+        Command::Keys(cmd) => keys::run(&cmd, &cli.catalogs),
         Command::Up(args) => apps::up(&args, &cli.catalogs),
         Command::Ask(args) => apps::ask(&args, &cli.catalogs),
         Command::Chat(args) => apps::chat(&args, &cli.catalogs),

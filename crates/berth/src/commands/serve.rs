@@ -7,7 +7,6 @@ use crate::report::UserError;
 use anyhow::Context as _;
 use berth_deploy::load;
 use berth_serve::apps::{CHAT_URL_ENV, apply_chat_env};
-use berth_serve::keys::KeyStore as _;
 use berth_serve::{AppSet, Gateway, GatewayConfig, KeyOptions};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -118,11 +117,12 @@ pub(crate) fn serve(
         println!("chat model `chat` from {CHAT_URL_ENV}: {url}");
     }
     let stack_file = load::stack_path(&args.stack.stack);
-    let (keys, database) = super::keys::store(&args.stack.stack)?;
+    let keys: Arc<dyn berth_serve::keys::KeyAdmin> =
+        Arc::from(super::keys::store(&args.stack.stack, catalogs)?);
     if !args.require_keys && !keys.has_keys().context("reading the API keys")? {
         eprintln!(
             "berth: no API keys in {}: the gateway is unauthenticated, open to anyone who can reach it (create keys with `berth keys create`, or pass --require-keys)",
-            database.display()
+            keys.location()
         );
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -144,8 +144,7 @@ pub(crate) fn serve(
             ..KeyOptions::default()
         };
         let Served { config, apps, .. } = initial;
-        let gateway =
-            Gateway::with_keys(config, Arc::new(keys), options).max_in_flight(args.max_in_flight);
+        let gateway = Gateway::with_keys(config, keys, options).max_in_flight(args.max_in_flight);
         gateway.set_apps(apps);
 
         // Edits to the stack file take effect without a restart: requests in flight keep

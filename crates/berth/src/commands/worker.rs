@@ -28,7 +28,9 @@ pub(crate) fn run(args: &WorkerArgs, catalogs: &[std::path::PathBuf]) -> anyhow:
         .with_context(|| format!("listening on {}:{}", args.host, args.metrics_port))?;
     listener.set_nonblocking(true)?;
     let address = listener.local_addr()?;
-    let database = state.database();
+    let source = berth_ingest::stores::StateSource::for_plan(&plan)
+        .map_err(|e| crate::report::UserError(e.to_string()))?;
+    let state_dir = state.path().to_path_buf();
     std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -37,7 +39,7 @@ pub(crate) fn run(args: &WorkerArgs, catalogs: &[std::path::PathBuf]) -> anyhow:
         runtime.block_on(async move {
             match tokio::net::TcpListener::from_std(listener) {
                 Ok(l) => {
-                    if let Err(e) = berth_serve::worker::serve_worker(l, database).await {
+                    if let Err(e) = berth_serve::worker::serve_worker(l, source, state_dir).await {
                         eprintln!("berth: worker endpoint stopped: {e}");
                     }
                 }

@@ -12,16 +12,27 @@ use std::time::{Duration, Instant};
 
 /// Runs the berth binary in `dir`.
 pub fn berth(dir: &Path, args: &[&str]) -> Output {
+    berth_env(dir, args, &[])
+}
+
+/// Runs the berth binary in `dir` with `env` added to its environment.
+pub fn berth_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_berth"))
         .args(args)
         .current_dir(dir)
+        .envs(env.iter().copied())
         .output()
         .expect("berth runs")
 }
 
 /// Runs the berth binary in `dir`, which must succeed; returns its output.
 pub fn berth_ok(dir: &Path, args: &[&str]) -> String {
-    let out = berth(dir, args);
+    berth_ok_env(dir, args, &[])
+}
+
+/// Like [`berth_ok`] with `env` added to the environment.
+pub fn berth_ok_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> String {
+    let out = berth_env(dir, args, env);
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
@@ -29,6 +40,13 @@ pub fn berth_ok(dir: &Path, args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     stdout
+}
+
+/// Writes `text` to `dir/name`, creating directories on the way.
+pub fn write_file(dir: &Path, name: &str, text: &str) {
+    let p = dir.join(name);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, text).unwrap();
 }
 
 /// `berth serve --port 0` in `dir`, killed when dropped.
