@@ -173,14 +173,9 @@ impl std::fmt::Debug for Knowledge {
 
 impl Drop for Knowledge {
     fn drop(&mut self) {
-        // PostgreSQL's synchronous client closes by blocking on a runtime of its own,
-        // which panics on a thread that drives another runtime (the gateway's, which may
-        // drop the last reference to a knowledge): it closes on a thread of its own.
         if matches!(self.state, StateSource::Postgres(_)) || self.vectors.is_some() {
             let inner = std::mem::take(self.inner.get_mut().unwrap_or_else(|e| e.into_inner()));
-            let _ = std::thread::Builder::new()
-                .name("berth-close".into())
-                .spawn(move || drop(inner));
+            crate::state::postgres::drop_off_runtime(inner);
         }
     }
 }

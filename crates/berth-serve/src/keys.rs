@@ -425,17 +425,9 @@ pub struct PgKeyStore {
 
 impl Drop for PgKeyStore {
     fn drop(&mut self) {
-        // The synchronous client closes by blocking on a runtime of its own, which panics
-        // on a thread that drives the gateway's: it closes on a thread of its own.
-        if let Some(client) = self
-            .client
-            .get_mut()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
-        {
-            let _ = std::thread::Builder::new()
-                .name("berth-close".into())
-                .spawn(move || drop(client));
+        let client = self.client.get_mut().unwrap_or_else(|e| e.into_inner());
+        if let Some(client) = client.take() {
+            berth_ingest::state::postgres::drop_off_runtime(client);
         }
     }
 }

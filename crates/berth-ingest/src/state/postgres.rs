@@ -176,6 +176,16 @@ impl Default for PgOptions {
     }
 }
 
+/// Drops `value` on a thread of its own. PostgreSQL's synchronous client closes by
+/// blocking on a runtime of its own, which panics on a thread that drives another async
+/// runtime (a gateway may drop the last reference to a store there): whatever holds such
+/// clients is closed this way.
+pub fn drop_off_runtime<T: Send + 'static>(value: T) {
+    let _ = std::thread::Builder::new()
+        .name("berth-close".into())
+        .spawn(move || drop(value));
+}
+
 /// A connection URL with its password hidden, for messages.
 pub fn redact(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {

@@ -133,12 +133,8 @@ pub struct AppSet {
 
 impl Drop for AppSet {
     fn drop(&mut self) {
-        // A shared store's synchronous PostgreSQL client must not close on a thread that
-        // drives the gateway's runtime (it blocks on a runtime of its own).
         if let Some(store) = self.store.take() {
-            let _ = std::thread::Builder::new()
-                .name("berth-close".into())
-                .spawn(move || drop(store));
+            berth_ingest::state::postgres::drop_off_runtime(store);
         }
     }
 }
