@@ -90,16 +90,6 @@ pub enum StoreError {
         /// The secret's name.
         secret: String,
     },
-    /// The pipeline's `store:` provides no vector store berth can write.
-    #[error(
-        "pipeline `{pipeline}` stores into `{component}`, which provides no vector store berth writes (it writes pgvector, or its built-in index when `store:` is left out)"
-    )]
-    UnsupportedVectorStore {
-        /// The pipeline.
-        pipeline: String,
-        /// The component named by `store:`.
-        component: String,
-    },
     /// A pgvector store needs vectors, so the pipeline must embed.
     #[error(
         "pipeline `{pipeline}` stores into pgvector (`{component}`) but has no `embed` model; pgvector holds vectors, so add `embed:` or leave `store:` out"
@@ -146,8 +136,8 @@ pub fn state_store_url(plan: &Plan) -> Result<Option<String>, StoreError> {
 }
 
 /// The pgvector URL, credentials in, that pipeline `name` stores into, or `None` when it
-/// uses the built-in index. Errors when `store:` names a component berth cannot write,
-/// or pgvector for a pipeline without vectors.
+/// uses the built-in index (no `store:`, or one berth does not write: see
+/// [`unwritten_store`]). Errors when pgvector is named for a pipeline without vectors.
 pub fn vector_store_url(plan: &Plan, name: &str) -> Result<Option<String>, StoreError> {
     let Some(pipeline) = plan.pipelines.get(name) else {
         return Ok(None);
@@ -155,17 +145,8 @@ pub fn vector_store_url(plan: &Plan, name: &str) -> Result<Option<String>, Store
     let Some(component) = &pipeline.store else {
         return Ok(None);
     };
-    let connection = plan.components.get(component).and_then(|c| {
-        c.provides
-            .iter()
-            .filter_map(|id| plan.connections.get(id))
-            .find(|conn| conn.contract == PGVECTOR_CONTRACT && is_postgres(conn))
-    });
-    let Some(connection) = connection else {
-        return Err(StoreError::UnsupportedVectorStore {
-            pipeline: name.to_string(),
-            component: component.clone(),
-        });
+    let Some(connection) = pgvector_connection(plan, component) else {
+        return Ok(None);
     };
     if pipeline.embed.is_none() {
         return Err(StoreError::NoVectors {
@@ -189,6 +170,32 @@ pub fn vector_schema(name: &str) -> String {
     }));
     schema.truncate(63);
     schema
+}
+
+/// What to tell the user when pipeline `name` names a `store:` that berth does not write
+/// (a vector database other than pgvector): its chunks go to the built-in index instead.
+pub fn unwritten_store(plan: &Plan, name: &str) -> Option<String> {
+    let component = plan.pipelines.get(name)?.store.as_ref()?;
+    if pgvector_connection(plan, component).is_some() {
+        return None;
+    }
+    let uses = plan
+        .components
+        .get(component)
+        .map(|c| c.uses.clone())
+        .unwrap_or_default();
+    Some(format!(
+        "pipeline `{name}` names `store: {component}` ({uses}), which this berth does not write (it writes pgvector); its chunks go to the built-in index"
+    ))
+}
+
+fn pgvector_connection<'a>(plan: &'a Plan, component: &str) -> Option<&'a Connection> {
+    plan.components.get(component).and_then(|c| {
+        c.provides
+            .iter()
+            .filter_map(|id| plan.connections.get(id))
+            .find(|conn| conn.contract == PGVECTOR_CONTRACT && is_postgres(conn))
+    })
 }
 
 fn is_postgres(connection: &Connection) -> bool {

@@ -155,3 +155,27 @@ fn hybrid_search_with_the_builtin_model_finds_meaning_without_shared_words() {
         vec!["pub/harbour.md"]
     );
 }
+
+/// A `store:` berth does not write (Qdrant here) is said plainly, and the pipeline's
+/// chunks go to the built-in index, which search then reads.
+#[test]
+fn a_store_berth_does_not_write_falls_back_to_the_builtin_index_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    corpus(dir.path());
+    write(
+        dir.path(),
+        "berth.yaml",
+        "stack: s\ncomponents:\n  vectors: { uses: qdrant, url: \"http://127.0.0.1:9\" }\nsources:\n  pub: { path: ./public }\npipelines:\n  idx: { source: pub, chunk: { strategy: markdown, max_tokens: 100, overlap: 0 }, store: vectors }\n",
+    );
+    let out = berth(dir.path(), &["ingest"]);
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            "pipeline `idx` names `store: vectors` (qdrant), which this berth does not write"
+        ),
+        "{stderr}"
+    );
+    let found = hits(dir.path(), &["ship berth lighthouse", "--pipeline", "idx"]);
+    assert_eq!(documents(&found)[0], "pub/harbour.md");
+}

@@ -109,6 +109,9 @@ pub(super) fn run_one(
     options: &RunOptions,
 ) -> anyhow::Result<bool> {
     let pipeline = Pipeline::from_plan(plan, name, base).map_err(|e| UserError(e.to_string()))?;
+    if let Some(warning) = berth_ingest::stores::unwritten_store(plan, name) {
+        eprintln!("berth: warning: {warning}");
+    }
     let mut display = ProgressDisplay::new(name);
     let report = match runner::run(store.ingest(), &pipeline, options, &mut |p| {
         display.update(p)
