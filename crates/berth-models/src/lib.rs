@@ -18,7 +18,7 @@ mod select;
 
 pub use error::EmbedError;
 pub use providers::builtin::{BuiltinEmbedder, BuiltinOptions, locate_model};
-pub use providers::http::HttpOptions;
+pub use providers::http::{HttpOptions, retry_after};
 pub use providers::openai::OpenAiEmbedder;
 pub use providers::tei::TeiEmbedder;
 pub use select::{EmbedderChoice, SelectError, embedder_for};

@@ -116,25 +116,6 @@ enum AttemptError {
     Final(ApiError),
 }
 
-/// The delay an upstream asked for: `retry-after-ms`, else `Retry-After` in seconds.
-pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let get = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::trim)
-    };
-    if let Some(ms) = get("retry-after-ms").and_then(|v| v.parse::<f64>().ok())
-        && ms.is_finite()
-        && ms >= 0.0
-    {
-        return Some(Duration::from_secs_f64(ms / 1000.0));
-    }
-    get("retry-after")
-        .and_then(|v| v.parse::<u64>().ok())
-        .map(Duration::from_secs)
-}
-
 /// The order in which one request tries a model's routes. Adjacent routes that serve the
 /// same upstream model are replicas of one route: they share the traffic by weight (the
 /// first one tried is drawn with probability weight / total weight, and so on for the
@@ -212,7 +193,7 @@ async fn attempt(
     let status = response.status();
     if !status.is_success() {
         let retry_after_header = response.headers().get(header::RETRY_AFTER).cloned();
-        let delay = retry_after(response.headers());
+        let delay = berth_models::retry_after(response.headers());
         let body = match timeout_at(deadline, response.bytes()).await {
             Ok(Ok(b)) => b,
             _ => Bytes::new(),
@@ -718,16 +699,6 @@ impl Relay {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parses_retry_after_headers() {
-        let mut h = HeaderMap::new();
-        h.insert("retry-after", HeaderValue::from_static("3"));
-        assert_eq!(retry_after(&h), Some(Duration::from_secs(3)));
-        h.insert("retry-after-ms", HeaderValue::from_static("250"));
-        assert_eq!(retry_after(&h), Some(Duration::from_millis(250)));
-        assert_eq!(retry_after(&HeaderMap::new()), None);
-    }
 
     #[test]
     fn replicas_share_traffic_by_weight_and_tiers_keep_their_order() {

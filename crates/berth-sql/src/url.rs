@@ -137,45 +137,7 @@ impl fmt::Debug for DatabaseUrl {
     }
 }
 
-/// Replaces the password of a URL (user-info or `password=` query option) by `***`.
-/// Text that is not a URL is returned with any `password=` value hidden.
-pub fn redact(url: &str) -> String {
-    let mut out = url.to_string();
-    if let Some(scheme_end) = out.find("://") {
-        let start = scheme_end + 3;
-        let authority_end = out[start..]
-            .find(['/', '?', '#'])
-            .map(|i| start + i)
-            .unwrap_or(out.len());
-        if let Some(at) = out[start..authority_end].rfind('@') {
-            let at = start + at;
-            if let Some(colon) = out[start..at].find(':') {
-                let colon = start + colon;
-                out.replace_range(colon + 1..at, "***");
-            }
-        }
-    }
-    // key=value options: password=…, sslpassword=…
-    let lower = out.to_ascii_lowercase();
-    let mut result = String::with_capacity(out.len());
-    let mut i = 0;
-    while i < out.len() {
-        if let Some(pos) = lower[i..].find("password=") {
-            let vstart = i + pos + "password=".len();
-            result.push_str(&out[i..vstart]);
-            let vend = out[vstart..]
-                .find(['&', ' ', ';'])
-                .map(|j| vstart + j)
-                .unwrap_or(out.len());
-            result.push_str("***");
-            i = vend;
-        } else {
-            result.push_str(&out[i..]);
-            break;
-        }
-    }
-    result
-}
+pub use berth_stack::text::redact_url as redact;
 
 #[cfg(test)]
 mod tests {

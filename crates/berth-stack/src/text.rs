@@ -194,6 +194,47 @@ impl Text {
     }
 }
 
+/// A URL with its password (user-info or a `password=` option) replaced by `***`, for
+/// messages and logs; text that is not a URL keeps everything but `password=` values.
+/// Every crate that shows a connection string goes through it.
+pub fn redact_url(url: &str) -> String {
+    let mut out = url.to_string();
+    if let Some(scheme_end) = out.find("://") {
+        let start = scheme_end + 3;
+        let authority_end = out[start..]
+            .find(['/', '?', '#'])
+            .map(|i| start + i)
+            .unwrap_or(out.len());
+        if let Some(at) = out[start..authority_end].rfind('@') {
+            let at = start + at;
+            if let Some(colon) = out[start..at].find(':') {
+                let colon = start + colon;
+                out.replace_range(colon + 1..at, "***");
+            }
+        }
+    }
+    // key=value options: password=…, sslpassword=…
+    let lower = out.to_ascii_lowercase();
+    let mut result = String::with_capacity(out.len());
+    let mut i = 0;
+    while i < out.len() {
+        if let Some(pos) = lower[i..].find("password=") {
+            let vstart = i + pos + "password=".len();
+            result.push_str(&out[i..vstart]);
+            let vend = out[vstart..]
+                .find(['&', ' ', ';'])
+                .map(|j| vstart + j)
+                .unwrap_or(out.len());
+            result.push_str("***");
+            i = vend;
+        } else {
+            result.push_str(&out[i..]);
+            break;
+        }
+    }
+    result
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

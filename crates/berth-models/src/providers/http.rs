@@ -156,8 +156,11 @@ impl JsonClient {
     }
 }
 
-/// The wait a 429/503 answer asks for.
-fn retry_after(headers: &ureq::http::HeaderMap) -> Option<Duration> {
+/// The wait a 429/503 answer asks for: `retry-after-ms` (OpenAI's, fractional
+/// milliseconds) first, else `retry-after` in seconds (fractions accepted). The HTTP-date
+/// form of `retry-after` is not read. Shared by every client of an OpenAI-compatible
+/// server, the gateway's included (the header map is the `http` crate's).
+pub fn retry_after(headers: &ureq::http::HeaderMap) -> Option<Duration> {
     let get = |name: &str| {
         headers
             .get(name)
@@ -233,4 +236,27 @@ pub(crate) fn probed_dimension(
     }
     let probe = embedder.embed(&["dimension probe"])?;
     Ok(probe.first().map_or(0, Vec::len))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ureq::http::{HeaderMap, HeaderValue};
+
+    #[test]
+    fn retry_after_reads_milliseconds_then_seconds() {
+        let mut h = HeaderMap::new();
+        h.insert("retry-after", HeaderValue::from_static("1.5"));
+        assert_eq!(retry_after(&h), Some(Duration::from_millis(1500)));
+        h.insert("retry-after-ms", HeaderValue::from_static("250"));
+        assert_eq!(retry_after(&h), Some(Duration::from_millis(250)));
+        h.insert("retry-after-ms", HeaderValue::from_static("-1"));
+        assert_eq!(retry_after(&h), Some(Duration::from_millis(1500)));
+        h.insert(
+            "retry-after",
+            HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"),
+        );
+        assert_eq!(retry_after(&h), None);
+        assert_eq!(retry_after(&HeaderMap::new()), None);
+    }
 }
