@@ -108,19 +108,28 @@ impl Default for RetryPolicy {
     }
 }
 
-/// Per-route circuit breaking.
+/// Per-route circuit breaking: a route whose recent requests fail at `error_rate_percent`
+/// or more is skipped for `cool_down`, then probed with a request that spends no tokens
+/// (`GET …/models`) until the upstream answers again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BreakerPolicy {
-    /// Consecutive failures that open the circuit (0 disables breaking).
-    pub failure_threshold: u32,
-    /// How long an open circuit rejects requests before one trial request is let through.
+    /// Failed share of the window, in percent, that opens the circuit (0 disables
+    /// breaking).
+    pub error_rate_percent: u32,
+    /// How many of the route's latest requests the rate is taken over.
+    pub window: u32,
+    /// The fewest requests in the window before the rate may open the circuit.
+    pub min_requests: u32,
+    /// How long an open circuit skips the route before it is probed.
     pub cool_down: Duration,
 }
 
 impl Default for BreakerPolicy {
     fn default() -> Self {
         BreakerPolicy {
-            failure_threshold: 5,
+            error_rate_percent: 50,
+            window: 20,
+            min_requests: 5,
             cool_down: Duration::from_secs(30),
         }
     }

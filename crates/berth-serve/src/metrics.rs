@@ -20,6 +20,7 @@ struct Histogram {
 struct Inner {
     requests: BTreeMap<(String, String, u16), u64>,
     fallbacks: BTreeMap<(String, String), u64>,
+    breaker_probes: BTreeMap<(String, &'static str), u64>,
     upstream_errors: BTreeMap<(String, String, &'static str), u64>,
     latency: BTreeMap<String, Histogram>,
     auth_rejected: BTreeMap<&'static str, u64>,
@@ -71,6 +72,16 @@ impl Metrics {
             .or_default() += 1;
     }
 
+    /// Counts a circuit breaker's probe of `route` and its outcome.
+    pub fn breaker_probe(&self, route: &str, healthy: bool) {
+        let outcome = if healthy { "healthy" } else { "failed" };
+        *self
+            .lock()
+            .breaker_probes
+            .entry((route.to_owned(), outcome))
+            .or_default() += 1;
+    }
+
     /// Counts an upstream failure of `kind` (`connect`, `timeout`, `status`, `stream`, `body`).
     pub fn upstream_error(&self, model: &str, route: &str, kind: &'static str) {
         *self
@@ -114,6 +125,14 @@ impl Metrics {
                 out,
                 "berth_gateway_fallbacks_total{{model=\"{}\",route=\"{}\"}} {v}",
                 esc(model),
+                esc(route)
+            );
+        }
+        out.push_str("# HELP berth_gateway_breaker_probes_total Probes of open routes (model list, no tokens) by outcome.\n# TYPE berth_gateway_breaker_probes_total counter\n");
+        for ((route, outcome), v) in &m.breaker_probes {
+            let _ = writeln!(
+                out,
+                "berth_gateway_breaker_probes_total{{route=\"{}\",outcome=\"{outcome}\"}} {v}",
                 esc(route)
             );
         }

@@ -3,7 +3,7 @@
 //! Knows nothing of axum routing; the handlers only call [`dispatch`].
 
 use crate::auth::{Auth, Meter, estimate_prompt};
-use crate::breaker::Breakers;
+use crate::breaker::{Admission, Breakers};
 use crate::config::{GatewayConfig, RouteTarget};
 use crate::error::ApiError;
 use crate::keys::KeyRecord;
@@ -166,6 +166,31 @@ fn backoff(base: Duration, max: Duration, attempt: u32) -> Duration {
     let d = base.saturating_mul(1u32 << attempt.min(16)).min(max);
     let r = RandomState::new().hash_one(Instant::now()) % 1024;
     d / 2 + d / 2 * r as u32 / 1023
+}
+
+/// Whether an open route's upstream answers again, asked without spending tokens: its
+/// model list (`GET …/models`). Any answer but a 5xx or 429 counts as healthy (a server
+/// without that path answers 404, which is an answer); the breaker closes or stays open.
+async fn probe(shared: Arc<Shared>, live: Arc<Live>, route: RouteTarget) {
+    let timeouts = live.config.timeouts;
+    let mut request = live.client.get(route.endpoint("models"));
+    if let Some(key) = &route.api_key {
+        request = request.bearer_auth(key);
+    }
+    let healthy = match tokio::time::timeout(timeouts.first_byte, request.send()).await {
+        Ok(Ok(response)) => {
+            let status = response.status();
+            !(status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS)
+        }
+        _ => false,
+    };
+    shared.breakers.probed(
+        &route.breaker_key(),
+        &live.config.breaker,
+        healthy,
+        std::time::Instant::now(),
+    );
+    shared.metrics.breaker_probe(&route.name, healthy);
 }
 
 async fn attempt(
@@ -396,14 +421,20 @@ async fn route_request(
     'routes: for (i, route) in routes.iter().copied().enumerate() {
         let key = route.breaker_key();
         let has_next = i + 1 < routes.len();
-        if !shared
+        match shared
             .breakers
-            .allow(&key, &config.breaker, std::time::Instant::now())
+            .admit(&key, &config.breaker, std::time::Instant::now())
         {
-            if has_next {
-                shared.metrics.fallback(&logical, &route.name);
+            Admission::Allow => {}
+            admission => {
+                if admission == Admission::Probe {
+                    tokio::spawn(probe(shared.clone(), live.clone(), (*route).clone()));
+                }
+                if has_next {
+                    shared.metrics.fallback(&logical, &route.name);
+                }
+                continue;
             }
-            continue;
         }
         if let Some(upstream) = &route.model {
             body.insert("model".to_owned(), Value::String(upstream.clone()));
@@ -419,7 +450,7 @@ async fn route_request(
             }
             match attempt(&live, route, endpoint, payload.clone(), deadline).await {
                 Ok(success) => {
-                    shared.breakers.success(&key);
+                    shared.breakers.success(&key, &config.breaker);
                     let response = respond(
                         shared.clone(),
                         success,
@@ -432,7 +463,7 @@ async fn route_request(
                     return (logical, route.name.clone(), Ok(response));
                 }
                 Err(AttemptError::Final(error)) => {
-                    shared.breakers.success(&key);
+                    shared.breakers.success(&key, &config.breaker);
                     return (logical, route.name.clone(), Err(error));
                 }
                 Err(AttemptError::Retryable(failure)) => {

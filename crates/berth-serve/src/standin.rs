@@ -139,6 +139,9 @@ struct Inner {
     requests: Mutex<Vec<RecordedRequest>>,
     keep_requests: AtomicBool,
     count: watch::Sender<usize>,
+    /// `GET /v1/models` requests (model listings spend no tokens and are not counted
+    /// among the requests).
+    listings: watch::Sender<usize>,
 }
 
 impl Inner {
@@ -198,6 +201,7 @@ impl Standin {
             requests: Mutex::new(Vec::new()),
             keep_requests: AtomicBool::new(true),
             count: watch::Sender::new(0),
+            listings: watch::Sender::new(0),
         });
         let app = Router::new()
             .route("/v1/chat/completions", post(chat))
@@ -263,6 +267,20 @@ impl Standin {
         *self.inner.count.borrow()
     }
 
+    /// How many times the model list was asked for (`GET /v1/models`).
+    pub fn model_listings(&self) -> usize {
+        *self.inner.listings.borrow()
+    }
+
+    /// Waits until the model list was asked for at least `n` times; `false` if `limit`
+    /// passed first.
+    pub async fn wait_for_model_listings(&self, n: usize, limit: Duration) -> bool {
+        let mut rx = self.inner.listings.subscribe();
+        tokio::time::timeout(limit, rx.wait_for(|c| *c >= n))
+            .await
+            .is_ok_and(|r| r.is_ok())
+    }
+
     /// Waits until at least `n` requests were received; `false` if `limit` passed first.
     pub async fn wait_for_requests(&self, n: usize, limit: Duration) -> bool {
         let mut rx = self.inner.count.subscribe();
@@ -315,6 +333,7 @@ async fn unknown(
 }
 
 async fn models(State(inner): State<Arc<Inner>>) -> Response {
+    inner.listings.send_modify(|c| *c += 1);
     axum::Json(json!({"object": "list", "data": [
         {"id": inner.name, "object": "model", "created": 0, "owned_by": "standin"}
     ]}))

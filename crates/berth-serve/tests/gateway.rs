@@ -74,8 +74,8 @@ fn config(models: Vec<(&str, Vec<RouteTarget>)>) -> GatewayConfig {
             max_backoff: Duration::from_secs(1),
         },
         breaker: BreakerPolicy {
-            failure_threshold: 0,
-            cool_down: Duration::from_secs(60),
+            error_rate_percent: 0,
+            ..BreakerPolicy::default()
         },
     }
 }
@@ -500,7 +500,9 @@ async fn an_open_circuit_skips_the_route() {
     let mut cfg = config(vec![("chat", vec![route(&a, "a"), route(&b, "b")])]);
     cfg.retry.max_attempts_per_route = 1;
     cfg.breaker = BreakerPolicy {
-        failure_threshold: 2,
+        error_rate_percent: 50,
+        window: 4,
+        min_requests: 2,
         cool_down: Duration::from_secs(60),
     };
     let gw = start(cfg).await;
@@ -514,6 +516,75 @@ async fn an_open_circuit_skips_the_route() {
         "the third request skipped the open circuit"
     );
     assert_eq!(b.request_count(), 3);
+}
+
+/// The circuit opens on the error rate of a window, not only on a streak: a route that
+/// fails every other request opens although it never failed twice in a row. After the
+/// cool-down the route is probed with its model list, which spends no tokens; no user
+/// request is the trial, and once the probe finds it healthy the route serves again.
+#[tokio::test]
+async fn the_circuit_opens_on_the_error_rate_and_a_token_free_probe_closes_it() {
+    let a = Standin::start("a").await.unwrap();
+    let b = Standin::start("b").await.unwrap();
+    for status in [200, 500, 200, 500] {
+        a.enqueue(Behavior::default().status(status));
+    }
+    let mut cfg = config(vec![("chat", vec![route(&a, "a"), route(&b, "b")])]);
+    cfg.retry.max_attempts_per_route = 1;
+    cfg.breaker = BreakerPolicy {
+        error_rate_percent: 50,
+        window: 4,
+        min_requests: 4,
+        cool_down: Duration::from_millis(300),
+    };
+    let gw = start(cfg).await;
+    for expected in ["a", "b", "a", "b"] {
+        let (status, body) = gw.chat(json!({"model": "chat"})).await;
+        assert_eq!(
+            (status, content(&body)),
+            (200, format!("Hello from {expected}").as_str())
+        );
+    }
+    // Two of the last four failed: open. The next request goes straight to b.
+    let (_, body) = gw.chat(json!({"model": "chat"})).await;
+    assert_eq!(content(&body), "Hello from b");
+    assert_eq!(a.request_count(), 4, "an open route gets no request");
+    assert_eq!(a.model_listings(), 0, "no probe before the cool-down");
+
+    // a is healthy again. After the cool-down the first request starts the probe and is
+    // itself served by b; the probe asks a for its model list.
+    let started = std::time::Instant::now();
+    loop {
+        let (_, body) = gw.chat(json!({"model": "chat"})).await;
+        assert_eq!(
+            content(&body),
+            "Hello from b",
+            "no user request is the trial"
+        );
+        if a.wait_for_model_listings(1, Duration::from_millis(50))
+            .await
+        {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no probe after the cool-down"
+        );
+    }
+    assert_eq!(a.request_count(), 4, "the probe spent no completion");
+    // The probe's outcome is counted once the breaker has taken it.
+    let healthy = "berth_gateway_breaker_probes_total{route=\"a\",outcome=\"healthy\"} 1";
+    loop {
+        let metrics = gw.metrics().await;
+        if metrics.contains(healthy) {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "{metrics}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Closed again: a serves.
+    let (_, body) = gw.chat(json!({"model": "chat"})).await;
+    assert_eq!(content(&body), "Hello from a");
 }
 
 #[tokio::test]
