@@ -11,18 +11,13 @@
 //! cargo run --release -p berth-index --example query_latency -- --chunks 100000 --dim 384
 //! ```
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use berth_index::{
-    Acl, EmbeddedIndex, Filter, IndexChunk, Mode, Principal, Retriever, SearchRequest, VectorStore,
-};
-use synthetic::{Rng, Zipf, vocabulary};
+use berth_index::{EmbeddedIndex, Filter, Mode, Principal, Retriever, SearchRequest, VectorStore};
+use synthetic::{CHUNKS_PER_DOCUMENT, Rng, Zipf, vocabulary};
 
 mod synthetic;
 
-const GROUPS: usize = 50;
-const CHUNKS_PER_DOCUMENT: usize = 10;
 const K: usize = 10;
 
 struct Args {
@@ -95,47 +90,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut sample_vectors = Vec::new();
     let mut document = Vec::with_capacity(CHUNKS_PER_DOCUMENT);
     for i in 0..args.chunks {
-        let len = 60 + rng.below(141);
-        let mut text = String::with_capacity(len * 8);
-        for w in 0..len {
-            if w > 0 {
-                text.push_str(if rng.below(12) == 0 { ". " } else { " " });
-            }
-            text.push_str(&words[zipf.sample(&mut rng)]);
-        }
-        let acl = if rng.below(5) == 0 {
-            let mut groups = vec![format!("team-{:02}", rng.below(GROUPS))];
-            if rng.below(3) == 0 {
-                groups.push(format!("team-{:02}", rng.below(GROUPS)));
-            }
-            Acl {
-                users: vec![],
-                groups,
-            }
-        } else {
-            Acl::public()
-        };
-        let vector = rng.unit_vector(args.dim);
+        let chunk = synthetic::chunk(&mut rng, &words, &zipf, i, args.dim);
         if i % 97 == 0 {
-            sample_vectors.push(vector.clone());
+            sample_vectors.extend(chunk.vector.clone());
         }
         let Some(index) = &mut index else {
             continue;
         };
-        let document_id = format!("doc-{}", i / CHUNKS_PER_DOCUMENT);
-        document.push(IndexChunk {
-            id: blake3_hex(&format!("{document_id}/{i}")),
-            document_id: document_id.clone(),
-            source: format!("source-{}", i % 5),
-            ordinal: (i % CHUNKS_PER_DOCUMENT) as u32,
-            text,
-            heading_path: vec![format!("Section {}", i % 7)],
-            page_start: None,
-            page_end: None,
-            acl,
-            metadata: BTreeMap::from([("lang".to_owned(), ["en", "de"][i % 2].to_owned())]),
-            vector: Some(vector),
-        });
+        let document_id = chunk.document_id.clone();
+        document.push(chunk);
         if document.len() == CHUNKS_PER_DOCUMENT || i + 1 == args.chunks {
             index.replace_document(&document_id, "v1", std::mem::take(&mut document))?;
         }
@@ -221,8 +184,4 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     Ok(())
-}
-
-fn blake3_hex(s: &str) -> String {
-    blake3::hash(s.as_bytes()).to_hex()[..32].to_owned()
 }

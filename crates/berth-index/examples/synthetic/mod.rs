@@ -4,8 +4,59 @@
 
 #![allow(dead_code)] // Each example uses part of it.
 
+use berth_index::{Acl, IndexChunk};
+use std::collections::BTreeMap;
+
 /// Distinct pseudo-words in the vocabulary.
 pub const VOCABULARY: usize = 30_000;
+
+/// Groups that restricted chunks are granted to (`team-00` …).
+pub const GROUPS: usize = 50;
+
+/// Chunks per document.
+pub const CHUNKS_PER_DOCUMENT: usize = 10;
+
+/// Chunk `i` of the corpus, drawn from `rng`: 60–200 Zipf words with sentence breaks, a
+/// fifth of chunks restricted to one or two groups, a random unit vector of `dim`
+/// components; its document is `doc-{i / CHUNKS_PER_DOCUMENT}`. Every example draws the
+/// chunks in order from one seed, so they index the same corpus.
+pub fn chunk(rng: &mut Rng, words: &[String], zipf: &Zipf, i: usize, dim: usize) -> IndexChunk {
+    let len = 60 + rng.below(141);
+    let mut text = String::with_capacity(len * 8);
+    for w in 0..len {
+        if w > 0 {
+            text.push_str(if rng.below(12) == 0 { ". " } else { " " });
+        }
+        text.push_str(&words[zipf.sample(rng)]);
+    }
+    let acl = if rng.below(5) == 0 {
+        let mut groups = vec![format!("team-{:02}", rng.below(GROUPS))];
+        if rng.below(3) == 0 {
+            groups.push(format!("team-{:02}", rng.below(GROUPS)));
+        }
+        Acl {
+            users: vec![],
+            groups,
+        }
+    } else {
+        Acl::public()
+    };
+    let vector = rng.unit_vector(dim);
+    let document_id = format!("doc-{}", i / CHUNKS_PER_DOCUMENT);
+    IndexChunk {
+        id: blake3::hash(format!("{document_id}/{i}").as_bytes()).to_hex()[..32].to_owned(),
+        document_id,
+        source: format!("source-{}", i % 5),
+        ordinal: (i % CHUNKS_PER_DOCUMENT) as u32,
+        text,
+        heading_path: vec![format!("Section {}", i % 7)],
+        page_start: None,
+        page_end: None,
+        acl,
+        metadata: BTreeMap::from([("lang".to_owned(), ["en", "de"][i % 2].to_owned())]),
+        vector: Some(vector),
+    }
+}
 
 /// splitmix64.
 pub struct Rng(pub u64);
